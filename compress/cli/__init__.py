@@ -1,0 +1,37 @@
+"""The `hfm-compress` command line. Heavy libraries (torch, transformers) load only inside `compress`/`demo`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from hfm_compress.cli import artifact_cmds, profiles_cmd
+from hfm_compress.cli.errors import set_debug
+
+app = typer.Typer(
+    help="Compress healthcare foundation models into small verified ONNX artifacts and run them offline.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(profiles_cmd.app, name="profiles")
+app.command("inspect")(artifact_cmds.inspect)
+app.command("run")(artifact_cmds.run)
+app.command("bench")(artifact_cmds.bench)
+
+
+@app.callback()
+def root(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks instead of one-line errors.")] = False) -> None:
+    set_debug(debug)
+
+
+def _register_toolchain_commands() -> None:
+    from hfm_compress.cli import compress_cmd, demo_cmd
+
+    app.command("compress")(compress_cmd.compress)
+    app.command("demo")(demo_cmd.demo)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,157 @@
+"""`inspect`, `run` and `bench`: everything that only needs the runtime (works with the base install)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.progress import Progress
+
+from hfm_compress.cli.errors import EXIT_USER_ERROR, reports_errors
+from hfm_compress.cli.output import print_json, show, table, verdict
+from hfm_runtime.artifact import manifest_of
+from hfm_runtime.errors import InputError
+
+ArtifactPath = Annotated[Path, typer.Argument(help="Path to a .hfm artifact.")]
+ProfileOption = Annotated[str, typer.Option("--profile", "-p", help="Device profile name or .toml path.")]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+
+@reports_errors
+def inspect(artifact: ArtifactPath, as_json: JsonFlag = False) -> None:
+    """Verify an artifact and print its manifest."""
+    manifest = manifest_of(artifact)
+    if as_json:
+        print_json(manifest)
+        return
+    model = manifest.get("model", {})
+    source = manifest.get("source", {})
+    rows = [
+        ("name", manifest.get("name")),
+        ("task", manifest.get("task")),
+        ("format version", manifest.get("format_version")),
+        ("precision", model.get("precision")),
+        ("model size", f"{model.get('size_bytes', 0) / 1e6:.2f} MB"),
+        ("parameters", f"{model.get('parameters', 'n/a'):,}" if isinstance(model.get("parameters"), int) else "n/a"),
+        ("inputs", ", ".join(f"{i['name']}:{i['dtype']}" for i in manifest.get("inputs", []))),
+        ("outputs", ", ".join(o["name"] for o in manifest.get("outputs", []))),
+        ("source", f"{source.get('name')} ({str(source.get('sha256', ''))[:12]})"),
+        ("profile", manifest.get("profile", {}).get("name")),
+        ("recipe", " -> ".join(step.get("type", "?") for step in manifest.get("recipe", [])) or "-"),
+        ("calibration", _fingerprint(manifest.get("calibration"))),
+        ("golden pairs", f"{len(manifest.get('golden', {}).get('texts', []))} (atol {manifest.get('golden', {}).get('atol', 0):.1e})"),
+        ("created", manifest.get("created")),
+        ("toolchain", manifest.get("toolchain")),
+    ]
+    show(table(f"{artifact} (verified: format and {len(manifest['members'])} member hashes)", ["field", "value"], rows))
+    evaluation = manifest.get("evaluation")
+    if evaluation:
+        show(table("Evaluation against the teacher", ["metric", "value"], _flatten(evaluation)))
+
+
+@reports_errors
+def run(
+    artifact: ArtifactPath,
+    inputs: Annotated[Optional[list[str]], typer.Argument(help="Texts, or files with one text per line.")] = None,
+    profile: ProfileOption = "clinic-cpu",
+    batch_size: Annotated[int, typer.Option(help="Texts per inference call.")] = 32,
+    as_json: JsonFlag = False,
+) -> None:
+    """Run an artifact on inputs with the runtime (verifies and self-tests first)."""
+    import hfm_runtime
+
+    texts = _collect_texts(inputs or [])
+    model = hfm_runtime.load(artifact, profile=profile)
+    outputs = model.run(texts, batch_size=batch_size)
+    labels = model.labels
+    if as_json:
+        print_json({"task": model.task, "labels": labels, "outputs": outputs, "inputs": texts})
+        return
+    if model.task == "classification" and labels:
+        rows = [(_short(t), labels[int(o.argmax())], f"{float(o.max()):.3f}") for t, o in zip(texts, outputs)]
+        show(table(f"{artifact} on {profile}", ["input", "class", "probability"], rows))
+    else:
+        rows = [(_short(t), o.shape[0], " ".join(f"{v:+.3f}" for v in o[:4]) + " ...") for t, o in zip(texts, outputs)]
+        show(table(f"{artifact} on {profile}: embeddings", ["input", "dim", "first values"], rows))
+
+
+@reports_errors
+def bench(
+    artifact: ArtifactPath,
+    profile: ProfileOption = "clinic-cpu",
+    runs: Annotated[int, typer.Option(min=5, help="Timed runs after warm-up.")] = 100,
+    warmup: Annotated[int, typer.Option(min=0, help="Untimed warm-up runs.")] = 10,
+    batch_size: Annotated[int, typer.Option(min=1, help="Inputs per timed call.")] = 1,
+    inputs: Annotated[Optional[Path], typer.Option("--inputs", help="File with one text per line (default: the artifact's golden texts).")] = None,
+    strict: Annotated[bool, typer.Option(help="Exit 1 when a budget fails.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Measure latency p50/p95, peak memory and size under the profile; say which budgets hold."""
+    from hfm_runtime.bench import bench as run_bench
+
+    texts = _read_lines(inputs) if inputs else None
+    with Progress(transient=True, disable=as_json) as progress:
+        task = progress.add_task("timing", total=runs)
+        result = run_bench(artifact, profile, texts, runs=runs, warmup=warmup, batch_size=batch_size,
+                           progress=lambda done, total: progress.update(task, completed=done))
+    if as_json:
+        print_json(result.to_dict())
+    else:
+        rows = [
+            ("latency p50 / p95", f"{result.p50_ms:.2f} / {result.p95_ms:.2f} ms (batch {batch_size}, {result.threads} threads, {runs} runs)"),
+            ("load + verify + self-test", f"{result.load_ms:.0f} ms"),
+            ("peak RSS / added by model", f"{result.peak_rss_mb:.1f} / {result.rss_added_mb:.1f} MB"),
+            ("artifact size", f"{result.size_mb:.2f} MB"),
+        ] + [("note", note) for note in result.notes]
+        show(table(f"bench {artifact} on {result.profile} (this machine)", ["measure", "value"], rows))
+        checks = [(c.budget, f"{c.measured:g} {c.unit}" if c.measured == c.measured else c.unit,
+                   f"{c.limit:g}" if c.limit == c.limit else "-", verdict(c.passed), c.detail) for c in result.checks]
+        show(table("Budgets", ["budget", "measured (device)", "limit", "", "how"], checks))
+    if strict and not result.all_passed:
+        raise typer.Exit(1)
+
+
+def _collect_texts(items: list[str]) -> list[str]:
+    if not items:
+        raise InputError("no inputs given; pass texts or a file with one text per line")
+    texts: list[str] = []
+    for item in items:
+        path = Path(item)
+        texts.extend(_read_lines(path) if len(item) < 4096 and path.is_file() else [item])
+    return texts
+
+
+def _read_lines(path: Path) -> list[str]:
+    try:
+        lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read inputs from {path}: {exc}") from None
+    texts = [line for line in lines if line]
+    if not texts:
+        raise InputError(f"{path} holds no texts (expected one text per line)")
+    return texts
+
+
+def _short(text: str, width: int = 60) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _fingerprint(entry: Any) -> str:
+    if not entry:
+        return "-"
+    return f"{entry.get('count')} texts, sha256 {str(entry.get('sha256', ''))[:12]}"
+
+
+def _flatten(data: Any, prefix: str = "") -> list[tuple[str, str]]:
+    rows: list[tuple[str, str]] = []
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            rows.extend(_flatten(value, name + "."))
+        else:
+            rows.append((name, f"{value:.4f}" if isinstance(value, float) else str(value)))
+    return rows
+
+
+__all__ = ["EXIT_USER_ERROR", "bench", "inspect", "run"]

@@ -1,0 +1,61 @@
+"""Golden input/output pairs: recorded when packing, re-run by `load()` on the device.
+
+A different ONNX Runtime build, optimisation level or thread count can silently change results; the self-test
+catches drift beyond a tolerance that the packer measured (see `record`) rather than guessed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+
+from hfm_runtime.artifact import npz_load
+from hfm_runtime.errors import SelfTestError
+
+if TYPE_CHECKING:
+    from hfm_runtime.model import Model
+
+GOLDEN_MEMBER = "golden.npz"
+ATOL_FLOOR = 1e-4  # fp32 kernels differ by ~1e-6 across thread counts; 1e-4 still flags any real change.
+DRIFT_MARGIN = 4.0  # tolerance = margin x the drift measured between two legitimate session settings.
+
+
+@dataclasses.dataclass(frozen=True)
+class GoldenRecord:
+    manifest_entry: dict[str, Any]
+    npz: dict[str, np.ndarray]
+
+
+def record(model: "Model", reference: "Model", texts: Sequence[str]) -> GoldenRecord:
+    """Outputs under the target profile, and a tolerance from their drift against a 1-thread unoptimised session."""
+    outputs = model.run(list(texts))
+    drift = float(np.max(np.abs(outputs - reference.run(list(texts)))))
+    atol = max(ATOL_FLOOR, DRIFT_MARGIN * drift)
+    entry = {
+        "file": GOLDEN_MEMBER,
+        "texts": list(texts),
+        "atol": atol,
+        "reference_drift": drift,
+        "recorded_with": dataclasses.asdict(model.settings),
+    }
+    return GoldenRecord(manifest_entry=entry, npz={"outputs": outputs})
+
+
+def self_test(model: "Model") -> float:
+    """Run the golden inputs; raise SelfTestError if any output moved beyond the recorded tolerance."""
+    entry = model.manifest.get("golden")
+    if not entry:
+        raise SelfTestError(f"{model.artifact.path}: the artifact has no golden pairs to self-test (load with self_test=False to skip)")
+    expected = npz_load(model.artifact.member(entry["file"]))["outputs"]
+    actual = model.run(list(entry["texts"]))
+    if actual.shape != expected.shape:
+        raise SelfTestError(f"{model.artifact.path}: self-test output shape {actual.shape}, recorded {expected.shape}")
+    drift = float(np.max(np.abs(actual - expected)))
+    if not drift <= entry["atol"]:
+        raise SelfTestError(
+            f"{model.artifact.path}: self-test failed: outputs drift {drift:.2e} from the recorded golden outputs "
+            f"(tolerance {entry['atol']:.2e}) under this ONNX Runtime build and profile {model.profile.name}"
+        )
+    return drift

@@ -1,0 +1,47 @@
+"""Assemble and write an artifact, recording golden pairs by running it through this very runtime.
+
+The toolchain calls `pack_artifact` after its last step; the runtime tests call it on tiny onnx.helper graphs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from hfm_runtime import __version__, golden
+from hfm_runtime.artifact import Artifact, npz_bytes, write_artifact
+from hfm_runtime.model import Model
+from hfm_runtime.profiles import DeviceProfile, load_profile
+from hfm_runtime.session import SessionSettings
+
+MODEL_MEMBER = "model.onnx"
+
+
+def pack_artifact(
+    out_path: str | Path,
+    *,
+    model_bytes: bytes,
+    manifest: Mapping[str, Any],
+    members: Mapping[str, bytes],
+    golden_texts: Sequence[str],
+    profile: str | Path | DeviceProfile,
+) -> Path:
+    """Write `out_path` atomically. `manifest` holds task, model, inputs/outputs, pre/post-processing, provenance."""
+    device = load_profile(profile)
+    full = {
+        **manifest,
+        "model": {**manifest.get("model", {}), "file": MODEL_MEMBER, "size_bytes": len(model_bytes)},
+        "profile": {"name": device.name, "sha256": device.sha256, "source": device.source},
+        "toolchain": {**manifest.get("toolchain", {}), "runtime_version": __version__},
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    all_members = {MODEL_MEMBER: model_bytes, **members}
+    draft = Artifact(path=Path(out_path), manifest=full, members=all_members, size_bytes=0)
+    settings = SessionSettings.from_profile(device)
+    reference_settings = dataclasses.replace(settings, intra_op_threads=1, graph_optimization_level="disabled", notes=())
+    recorded = golden.record(Model(draft, device, settings), Model(draft, device, reference_settings), golden_texts)
+    full["golden"] = recorded.manifest_entry
+    all_members[golden.GOLDEN_MEMBER] = npz_bytes(recorded.npz)
+    return write_artifact(out_path, full, all_members)
