@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from hfm_compress.cli import artifact_cmds, profiles_cmd
+from hfm_compress.cli import artifact_cmds, compress_cmd, demo_cmd, profiles_cmd
 from hfm_compress.cli.errors import set_debug
 
 app = typer.Typer(
@@ -26,11 +26,9 @@ def root(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks in
     set_debug(debug)
 
 
-def _register_toolchain_commands() -> None:
-    from hfm_compress.cli import compress_cmd, demo_cmd
-
-    app.command("compress")(compress_cmd.compress)
-    app.command("demo")(demo_cmd.demo)
+# compress_cmd/demo_cmd import torch and transformers only inside their functions, so --help stays fast.
+app.command("compress")(compress_cmd.compress)
+app.command("demo")(demo_cmd.demo)
 
 
 def main() -> None:

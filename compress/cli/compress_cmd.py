@@ -1,0 +1,75 @@
+"""`hfm-compress compress SOURCE --profile NAME --out PATH.hfm`: build and verify an artifact."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from hfm_compress.cli.errors import reports_errors
+from hfm_compress.cli.output import print_json, show, table
+from hfm_compress.cli.progress import progress_bar
+from hfm_compress.errors import CompressError
+
+
+@reports_errors
+def compress(
+    source: Annotated[str, typer.Argument(help="'default' (packaged MiniLM-L6), a local Hugging Face folder, or an .onnx file.")],
+    profile: Annotated[str, typer.Option("--profile", "-p", help="Device profile name or .toml path.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the .hfm artifact.")],
+    recipe: Annotated[Optional[str], typer.Option(help="Named recipe (fp32, int8) or a .toml/.json recipe file.")] = None,
+    task: Annotated[str, typer.Option(help="embedding or classification.")] = "embedding",
+    calib: Annotated[Optional[Path], typer.Option(help="Calibration texts, one per line (default: bundled clinical set).")] = None,
+    eval_texts: Annotated[Optional[Path], typer.Option("--eval", help="Held-out evaluation texts, one per line.")] = None,
+    allow_download: Annotated[bool, typer.Option(help="Allow a Hugging Face Hub id as SOURCE (needs a network).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Distil/prune/quantize SOURCE into a verified artifact for a device profile; print teacher vs artifact."""
+    if out.suffix != ".hfm":
+        raise CompressError(f"--out {out} must end in .hfm")
+    result = run_compress(source, profile, out, recipe, task, calib, eval_texts, allow_download, show_progress=not as_json)
+    if as_json:
+        print_json({"artifact": str(result.path), "manifest": result.manifest})
+        return
+    print_result(result)
+
+
+def run_compress(source: str, profile_name: str, out: Path, recipe: str | None, task: str, calib: Path | None,
+                 eval_texts: Path | None, allow_download: bool = False, show_progress: bool = True) -> Any:
+    from hfm_compress.pipeline import compress_text_model
+    from hfm_compress.recipes import resolve_recipe
+    from hfm_compress.sources import load_text_teacher
+    from hfm_compress.textdata import load_text_data
+    from hfm_runtime.profiles import load_profile
+
+    device = load_profile(profile_name)
+    recipe_name, steps = resolve_recipe(recipe, device)
+    data = load_text_data(calib, eval_texts)
+    with progress_bar(show_progress) as progress:
+        progress("load teacher", 0, 1)
+        teacher = load_text_teacher(source, task, allow_download)
+        progress("load teacher", 1, 1)
+        return compress_text_model(teacher, steps, device, out, data, progress, recipe_name)
+
+
+def print_result(result: Any) -> None:
+    evaluation = result.evaluation
+    size, latency, fidelity = evaluation["size"], evaluation["latency_batch1"], evaluation["fidelity"]
+    fid = ", ".join(f"{k} {v:.4f}" for k, v in fidelity.items())
+    rows = [
+        ("teacher, PyTorch fp32", f"{size['teacher_fp32_mb']:.1f} MB", f"{latency['teacher_torch_fp32_ms']:.2f} ms", "reference"),
+    ]
+    if latency.get("teacher_onnx_fp32_ms") is not None:
+        rows.append(("teacher, ONNX Runtime fp32", f"{size['teacher_fp32_mb']:.1f} MB", f"{latency['teacher_onnx_fp32_ms']:.2f} ms", "-"))
+    rows.append((f"artifact ({result.manifest['model']['precision']})", f"{size['artifact_mb']:.1f} MB ({size['ratio']:.0%})",
+                 f"{latency['artifact_ms']:.2f} ms ({latency['ratio_vs_onnx_fp32'] or 0:.2f}x ORT fp32)", fid))
+    show(table(f"{result.path}: teacher vs artifact on {evaluation['texts']['count']} held-out texts "
+               f"(batch 1, {latency['threads']} threads, this machine)", ["model", "size", "latency p50", "fidelity"], rows))
+    steps = [(r.step, f"{r.seconds:.1f} s", _summary(r.details)) for r in result.reports]
+    show(table("Recipe steps", ["step", "time", "what it did"], steps))
+
+
+def _summary(details: dict[str, Any], limit: int = 6) -> str:
+    parts = [f"{k}={v}" for k, v in details.items() if not isinstance(v, (dict, list))][:limit]
+    return ", ".join(parts)
