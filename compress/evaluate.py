@@ -106,10 +106,9 @@ def evaluate_text_artifact(
     progress("evaluate: latency", 2, 4)
     sample = list(texts[:LATENCY_TEXTS])
     threads = model.settings.intra_op_threads
-    latency = {
-        "artifact_ms": median_latency_ms(lambda t: model.run([t]), sample),
-        "teacher_torch_fp32_ms": torch_latency_ms(teacher, sample, threads),
-    }
+    latency = {"artifact_ms": median_latency_ms(lambda t: model.run([t]), sample)}
+    if teacher.model is not None:
+        latency["teacher_torch_fp32_ms"] = torch_latency_ms(teacher, sample, threads)
     if fp32_onnx_path is not None:
         latency["teacher_onnx_fp32_ms"] = onnx_latency_ms(fp32_onnx_path, teacher, sample, model.settings)
     progress("evaluate", 4, 4)
@@ -127,7 +126,8 @@ def evaluate_text_artifact(
             "texts": len(sample),
             "ratio_vs_onnx_fp32": round(latency["artifact_ms"] / latency["teacher_onnx_fp32_ms"], 3)
             if "teacher_onnx_fp32_ms" in latency else None,
-            "ratio_vs_torch_fp32": round(latency["artifact_ms"] / latency["teacher_torch_fp32_ms"], 3),
+            "ratio_vs_torch_fp32": round(latency["artifact_ms"] / latency["teacher_torch_fp32_ms"], 3)
+            if "teacher_torch_fp32_ms" in latency else None,
             "measured_on": "build machine, profile session settings",
         },
     }

@@ -69,7 +69,9 @@ def compress_text_model(
     progress: Progress = lambda label, done, total: None,
     recipe_name: str = "custom",
 ) -> CompressResult:
-    if not recipe or recipe[0].TYPE != "export":
+    if teacher.onnx_path is not None:
+        recipe = [step for step in recipe if step.TYPE != "export"]  # the source is already an ONNX export
+    elif not recipe or recipe[0].TYPE != "export":
         raise CompressError(f"recipe {recipe_name} must start with an 'export' step for a torch source")
     reference_calib = teacher_outputs(teacher, data.calibration)
     with tempfile.TemporaryDirectory(prefix="hfm-compress-") as work:
@@ -108,10 +110,10 @@ class _OnnxStepRunner:
         self.workdir = workdir
         self.progress = progress
         self.tokenizer_json = teacher.tokenizer_json
-        self.fp32_onnx_path: Path | None = None
+        self.fp32_onnx_path: Path | None = teacher.onnx_path
 
     def run(self, recipe: Sequence[StepConfig]) -> tuple[Path, list[StepReport]]:
-        current: Path | None = None
+        current: Path | None = self.teacher.onnx_path
         reports: list[StepReport] = []
         for index, step in enumerate(recipe):
             self.progress(f"step {index + 1}/{len(recipe)}: {step.TYPE}", index, len(recipe))
@@ -124,7 +126,8 @@ class _OnnxStepRunner:
             if step.TYPE in ("export", "optimize"):
                 self.fp32_onnx_path = out
         self.progress("steps", len(recipe), len(recipe))
-        assert current is not None
+        if current is None:
+            raise CompressError("the recipe produced no ONNX model; it needs at least an 'export' step")
         return current, reports
 
     def _run_step(self, step: StepConfig, current: Path | None, out: Path) -> StepReport:

@@ -21,10 +21,12 @@ def postprocess(task: str, output: np.ndarray, attention_mask: np.ndarray) -> np
 
 
 def teacher_outputs(teacher: TextTeacher, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
-    """Pooled embeddings or class probabilities of the torch teacher (fp32), in input order."""
+    """Pooled embeddings or class probabilities of the fp32 teacher (torch, or ONNX Runtime for ONNX sources)."""
+    preprocessor = text_preprocessor(teacher)
+    if teacher.model is None:
+        return _onnx_teacher_outputs(teacher, preprocessor, texts, batch_size)
     import torch
 
-    preprocessor = text_preprocessor(teacher)
     rows = []
     with torch.inference_mode():
         for start in range(0, len(texts), batch_size):
@@ -41,3 +43,15 @@ def forward(teacher: TextTeacher, inputs: dict) -> "torch.Tensor":  # noqa: F821
 
 def feed_batches(preprocessor: TextPreprocessor, texts: Sequence[str], batch_size: int) -> list[dict[str, np.ndarray]]:
     return [preprocessor.encode(texts[i : i + batch_size]) for i in range(0, len(texts), batch_size)]
+
+
+def _onnx_teacher_outputs(teacher: TextTeacher, preprocessor: TextPreprocessor, texts: Sequence[str],
+                          batch_size: int) -> np.ndarray:
+    import onnxruntime as ort
+
+    assert teacher.onnx_path is not None
+    session = ort.InferenceSession(str(teacher.onnx_path), providers=["CPUExecutionProvider"])
+    rows = []
+    for feeds in feed_batches(preprocessor, texts, batch_size):
+        rows.append(postprocess(teacher.task, session.run([teacher.output_name], feeds)[0], feeds["attention_mask"]))
+    return np.concatenate(rows)

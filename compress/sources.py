@@ -36,6 +36,7 @@ class TextTeacher:
     sha256: str
     model_type: str
     folder: Path | None
+    onnx_path: Path | None = None  # set when SOURCE is an ONNX file: then `model` is None and export is skipped
 
     @property
     def output_name(self) -> str:
@@ -43,6 +44,50 @@ class TextTeacher:
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "sha256": self.sha256, "model_type": self.model_type, "task": self.task}
+
+
+def load_onnx_teacher(path: Path, task: str = "embedding") -> TextTeacher:
+    """An already-exported ONNX encoder; its tokenizer.json must sit in the same folder."""
+    import onnx
+
+    if task not in TEXT_TASKS:
+        raise SourceError(f"task {task!r} is not a text task; expected one of {', '.join(TEXT_TASKS)}")
+    tokenizer_path = path.parent / "tokenizer.json"
+    if not tokenizer_path.is_file():
+        raise SourceError(f"SOURCE {path}: an ONNX source needs its tokenizer.json beside it ({tokenizer_path} is missing)")
+    try:
+        graph = onnx.load(str(path), load_external_data=False).graph
+    except Exception as exc:  # onnx raises DecodeError and others
+        raise SourceError(f"SOURCE {path} is not a readable ONNX model ({exc})") from None
+    initializers = {t.name for t in graph.initializer}
+    inputs = [i.name for i in graph.input if i.name not in initializers]
+    unknown = sorted(set(inputs) - {"input_ids", "attention_mask", "token_type_ids"})
+    if "input_ids" not in inputs or "attention_mask" not in inputs or unknown:
+        raise SourceError(f"SOURCE {path}: inputs {inputs} are not a text encoder's; expected input_ids, attention_mask [, token_type_ids]")
+    wanted = "logits" if task == "classification" else "last_hidden_state"
+    outputs = [o.name for o in graph.output]
+    if wanted not in outputs:
+        raise SourceError(f"SOURCE {path}: task {task} needs an output named {wanted!r}; the model has {outputs}")
+    labels = None
+    config_path = path.parent / "config.json"
+    if task == "classification" and config_path.is_file():
+        id2label = json.loads(config_path.read_text()).get("id2label", {})
+        labels = [id2label[k] for k in sorted(id2label, key=int)] or None
+    return TextTeacher(
+        name=str(path), task=task, model=None, tokenizer_json=tokenizer_path.read_text(encoding="utf-8"),
+        input_names=inputs, max_length=DEFAULT_MAX_LENGTH, pad_token="[PAD]", labels=labels,
+        sha256=hashlib.sha256(path.read_bytes()).hexdigest(), model_type="onnx", folder=path.parent, onnx_path=path,
+    )
+
+
+def load_teacher(source: str, task: str = "embedding", allow_download: bool = False) -> TextTeacher:
+    """Dispatch on SOURCE: an .onnx file, else a Hugging Face folder / 'default'."""
+    if source.lower().endswith(".onnx"):
+        path = Path(source)
+        if not path.is_file():
+            raise SourceError(f"SOURCE {source} does not exist; expected an existing .onnx file")
+        return load_onnx_teacher(path, task)
+    return load_text_teacher(source, task, allow_download)
 
 
 def default_model_dir() -> Path:

@@ -39,7 +39,7 @@ def run_compress(source: str, profile_name: str, out: Path, recipe: str | None, 
                  eval_texts: Path | None, allow_download: bool = False, show_progress: bool = True) -> Any:
     from hfm_compress.pipeline import compress_text_model
     from hfm_compress.recipes import resolve_recipe
-    from hfm_compress.sources import load_text_teacher
+    from hfm_compress.sources import load_teacher
     from hfm_compress.textdata import load_text_data
     from hfm_runtime.profiles import load_profile
 
@@ -48,7 +48,7 @@ def run_compress(source: str, profile_name: str, out: Path, recipe: str | None, 
     data = load_text_data(calib, eval_texts)
     with progress_bar(show_progress) as progress:
         progress("load teacher", 0, 1)
-        teacher = load_text_teacher(source, task, allow_download)
+        teacher = load_teacher(source, task, allow_download)
         progress("load teacher", 1, 1)
         return compress_text_model(teacher, steps, device, out, data, progress, recipe_name)
 
@@ -57,9 +57,9 @@ def print_result(result: Any) -> None:
     evaluation = result.evaluation
     size, latency, fidelity = evaluation["size"], evaluation["latency_batch1"], evaluation["fidelity"]
     fid = ", ".join(f"{k} {v:.4f}" for k, v in fidelity.items())
-    rows = [
-        ("teacher, PyTorch fp32", f"{size['teacher_fp32_mb']:.1f} MB", f"{latency['teacher_torch_fp32_ms']:.2f} ms", "reference"),
-    ]
+    rows = []
+    if latency.get("teacher_torch_fp32_ms") is not None:
+        rows.append(("teacher, PyTorch fp32", f"{size['teacher_fp32_mb']:.1f} MB", f"{latency['teacher_torch_fp32_ms']:.2f} ms", "reference"))
     if latency.get("teacher_onnx_fp32_ms") is not None:
         rows.append(("teacher, ONNX Runtime fp32", f"{size['teacher_fp32_mb']:.1f} MB", f"{latency['teacher_onnx_fp32_ms']:.2f} ms", "-"))
     rows.append((f"artifact ({result.manifest['model']['precision']})", f"{size['artifact_mb']:.1f} MB ({size['ratio']:.0%})",

@@ -1,0 +1,557 @@
+"""Knowledge distillation of BERT-family encoders into a smaller student.
+
+- Embedding models (task-agnostic): the student starts as a subset of the teacher's layers (optionally with fewer heads
+  and FFN neurons, cut by the prune step's importance ranking) and learns, on the user's unlabeled in-domain text, to
+  reproduce the teacher's mean-pooled sentence embedding; hidden-state and attention-map terms are optional.
+- Classifiers (task-specific, `...ForSequenceClassification`): soft targets with a temperature, plus cross-entropy on
+  hard labels when the user gives them.
+
+A run is a pure function of (teacher, config, texts, labels): the data order is drawn from the seed per epoch, and a
+checkpoint holds the step counter, optimizer, scheduler and RNG state. Ctrl-C finishes the current step, writes a
+checkpoint and raises `DistillInterrupted`; `distill(..., resume=True)` continues the same run, and an interrupted and
+resumed run ends with the same weights as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import dataclasses
+import hashlib
+import math
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
+
+from hfm_compress.configs import StepConfig, StepReport, check_range, register_config
+from hfm_compress.errors import CompressError, ConfigError
+from hfm_compress.prune import (
+    StructuredPruneConfig,
+    _check_keep,
+    _check_layers,
+    count_parameters,
+    encoder_layers,
+    ffn_sizes,
+    head_counts,
+    is_classifier,
+    mean_pool,
+    prune_model,
+)
+
+if TYPE_CHECKING:
+    import torch
+
+CHECKPOINT_NAME = "distill-checkpoint.pt"
+CHECKPOINT_FORMAT = 1
+Progress = Callable[[str, int, int], None]
+
+
+@register_config
+@dataclasses.dataclass(frozen=True)
+class DistillConfig(StepConfig):
+    """How to build the student and train it against the teacher."""
+
+    TYPE = "distill"
+
+    # Teacher layers the student starts from (and is paired with for the hidden/attention terms). Every other layer
+    # of MiniLM-L6 keeps the bottom layer (which the embeddings depend on) and spreads the rest evenly; None keeps all.
+    layers: tuple[int, ...] | None = (0, 2, 4)
+    # Heads / FFN neurons per layer in the student at the start (count or fraction; see the prune step).
+    # 1.0 / None keep the teacher's: cut these only with enough training to recover.
+    heads_keep: int | float = 1.0
+    ffn_keep: int | float | None = None
+    # Passes over the corpus. 10 passes over ~4,000 clinical lines fit the 20-minute budget on 2 CPU cores.
+    epochs: int = 10
+    # 32 sentences per step: big enough for the in-batch relation term, small enough for ~0.5 s steps on a CPU.
+    batch_size: int = 32
+    # AdamW peak learning rate after warmup; 1e-4 moves a pretrained encoder without wrecking it.
+    lr: float = 1e-4
+    # Fraction of steps with linearly rising learning rate; then it decays linearly to 0.
+    warmup: float = 0.1
+    # Tokens per text; clinical sentences rarely reach it, and attention cost grows with its square.
+    max_length: int = 128
+    seed: int = 0
+    # Loss on the pooled sentence embedding: 1 - cosine (what the fidelity goal measures) ...
+    cosine_weight: float = 1.0
+    # ... MSE of the un-normalised pooled embeddings (keeps the norm too; off by default, cosine is what counts) ...
+    mse_weight: float = 0.0
+    # ... and MSE between the in-batch cosine-similarity matrices of student and teacher, which is what
+    # nearest-neighbour agreement depends on.
+    relation_weight: float = 1.0
+    # Optional per-layer terms: MSE of hidden states and KL of attention maps against the paired teacher layers.
+    # They need a teacher forward pass per step (pooled targets alone are computed once), so they are off by default.
+    hidden_weight: float = 0.0
+    attention_weight: float = 0.0
+    # Classifiers: temperature of the soft targets (2 shows the student the teacher's runner-up classes) ...
+    temperature: float = 2.0
+    # ... and the weight of cross-entropy on hard labels when labels are given (the soft term gets 1 - this).
+    hard_weight: float = 0.5
+    # The word-embedding table is half of MiniLM's weights and a corpus touches a few thousand of its rows; freezing
+    # it keeps every piece the corpus lacks consistent with the teacher (and the vocab step exact) and saves time.
+    train_embeddings: bool = False
+    # Dropout during training. Off: the student copies a teacher that runs without dropout, and a frozen,
+    # teacher-initialised student overfits little on a few thousand lines.
+    dropout: bool = False
+    # Steps between checkpoints (one is always written at Ctrl-C and at the end).
+    checkpoint_every: int = 200
+
+    def __post_init__(self) -> None:
+        _check_layers("distill", self.layers)
+        _check_keep("distill", "heads_keep", self.heads_keep)
+        _check_keep("distill", "ffn_keep", self.ffn_keep, allow_none=True)
+        for name, low in (("epochs", 1), ("batch_size", 1), ("max_length", 2), ("checkpoint_every", 1), ("seed", 0)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ConfigError(f"distill.{name} = {value!r} is invalid; expected an integer >= {low}")
+            check_range("distill", name, value, low)
+        check_range("distill", "lr", self.lr, 1e-8, 1.0)
+        check_range("distill", "warmup", self.warmup, 0.0, 0.9)
+        for name in ("cosine_weight", "mse_weight", "relation_weight", "hidden_weight", "attention_weight"):
+            check_range("distill", name, getattr(self, name), 0.0)
+        check_range("distill", "temperature", self.temperature, 0.05, 100.0)
+        check_range("distill", "hard_weight", self.hard_weight, 0.0, 1.0)
+        for name in ("train_embeddings", "dropout"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"distill.{name} = {getattr(self, name)!r} is invalid; expected true or false")
+
+
+class DistillInterrupted(CompressError):
+    """Ctrl-C during distillation; the checkpoint named in the message continues the run."""
+
+    def __init__(self, message: str, checkpoint: Path | None) -> None:
+        super().__init__(message)
+        self.checkpoint = checkpoint
+
+
+def fingerprint(items: Sequence[Any]) -> dict[str, Any]:
+    """Count and sha256 of a text (or label) list: enough to tell data sets apart, never the data."""
+    digest = hashlib.sha256("\n".join(map(str, items)).encode("utf-8")).hexdigest()
+    return {"count": len(items), "sha256": digest}
+
+
+def distill(
+    teacher: "torch.nn.Module",
+    student: "torch.nn.Module | None",
+    tokenizer: Any,
+    texts: Sequence[str],
+    config: DistillConfig,
+    checkpoint_dir: Path,
+    labels: Sequence[int] | None = None,
+    progress: bool | Progress = True,
+    *,
+    resume: bool = False,
+    on_step: Callable[[int, float], None] | None = None,
+) -> tuple["torch.nn.Module", StepReport]:
+    """Train `student` (or a student built from `teacher` by `config`) to reproduce `teacher` on `texts`.
+
+    `tokenizer`: the teacher's tokenizer (a `tokenizers.Tokenizer`, tokenizer.json text or path, or a HF fast
+    tokenizer); teacher and student share it, so run the vocab step after this one.
+    `labels`: class indices for a classifier teacher (optional). `progress`: a rich bar when True, or a
+    `progress(label, done, total)` callback. `resume`: continue from the checkpoint in `checkpoint_dir` if there is
+    one (it must come from the same config and data). `on_step(step, loss)` is called after every step.
+    Returns the trained student (in eval mode) and a report with the config, data fingerprint and loss curve.
+    """
+    import torch
+
+    started = time.perf_counter()
+    texts = list(texts)
+    if not texts:
+        raise CompressError("distillation needs training texts; got none")
+    classifier = is_classifier(teacher)
+    if labels is not None:
+        if not classifier:
+            raise CompressError("labels were given but the teacher is not a classifier; embedding distillation uses "
+                                "unlabeled text only")
+        if len(labels) != len(texts):
+            raise CompressError(f"got {len(labels)} labels for {len(texts)} texts; expected one label per text")
+    pad_id = teacher.config.pad_token_id or 0
+    encoded = _tokenize(tokenizer, texts, config.max_length)
+    data = _TrainingData(encoded, pad_id, None if labels is None else torch.tensor(list(labels), dtype=torch.long))
+
+    teacher.eval()
+    if student is None:
+        student = build_student(teacher, config, data)
+    pairs = _layer_pairs(teacher, student, config)
+    _set_trainable(student, config)
+    optimizer, scheduler, total_steps = _optimizer(student, config, len(texts))
+    checkpoint = Path(checkpoint_dir) / CHECKPOINT_NAME
+    run_id = {"config": config.to_dict(), "corpus": fingerprint(texts),
+              "labels": None if labels is None else fingerprint(list(labels))}
+    state = _RunState()
+    if resume and checkpoint.is_file():
+        state = _load_checkpoint(checkpoint, run_id, student, optimizer, scheduler)
+    resumed_from = state.step if resume and checkpoint.is_file() else None
+
+    per_step_teacher = config.hidden_weight > 0 or config.attention_weight > 0
+    targets = None if per_step_teacher else _teacher_targets(teacher, data, classifier)
+    loss_fn = _Loss(teacher, config, classifier, pairs, targets)
+    steps_per_epoch = math.ceil(len(texts) / config.batch_size)
+    student.train(config.dropout)
+    try:
+        with _progress(progress, total_steps) as report_progress, _deferred_sigint() as stop:
+            while state.step < total_steps:
+                if stop.requested:
+                    raise KeyboardInterrupt
+                epoch, position = divmod(state.step, steps_per_epoch)
+                index = data.order(config.seed, epoch)[position * config.batch_size:(position + 1) * config.batch_size]
+                loss = loss_fn(student, data.batch(index), index, data)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
+                optimizer.step()
+                scheduler.step()
+                state.record(epoch, float(loss.detach()))
+                report_progress(state)
+                if on_step is not None:
+                    on_step(state.step, state.last_loss)
+                if state.step % config.checkpoint_every == 0 or state.step == total_steps or stop.requested:
+                    _save_checkpoint(checkpoint, run_id, student, optimizer, scheduler, state)
+    except KeyboardInterrupt:
+        saved = checkpoint if checkpoint.is_file() else None
+        where = (f"the checkpoint {saved} holds step {_checkpoint_step(saved)}; run again with resume to continue"
+                 if saved else "no checkpoint was written yet")
+        raise DistillInterrupted(f"distillation interrupted at step {state.step} of {total_steps}; {where}",
+                                 saved) from None
+    student.eval()
+
+    details = {
+        "task": "classification" if classifier else "embedding",
+        "teacher_layers_paired": [t for _, t in pairs] if pairs else None,
+        "student": {"layers": len(encoder_layers(student)), "heads_per_layer": head_counts(student),
+                    "ffn_per_layer": ffn_sizes(student), "parameters": count_parameters(student)},
+        "teacher_parameters": count_parameters(teacher),
+        "corpus": run_id["corpus"],
+        "labels": run_id["labels"],
+        "steps": total_steps,
+        "epochs": config.epochs,
+        "loss_by_epoch": [round(x, 6) for x in state.epoch_means()],
+        "resumed_from_step": resumed_from,
+    }
+    return student, StepReport(step=config.TYPE, config=config.to_dict(), details=details,
+                               seconds=time.perf_counter() - started)
+
+
+# ---- student ------------------------------------------------------------------------------------------------------
+
+def build_student(teacher: "torch.nn.Module", config: DistillConfig, data: "_TrainingData") -> "torch.nn.Module":
+    """A copy of the teacher cut to `config.layers`, `heads_keep` and `ffn_keep` (ranked by the prune step's Taylor
+    importance on the first training batches of a seeded order)."""
+    student = copy.deepcopy(teacher)
+    prune = StructuredPruneConfig(heads_keep=config.heads_keep, ffn_keep=config.ffn_keep or 1.0, layers=config.layers,
+                                  importance="taylor", max_batches=8)
+    order = data.order(config.seed, -1)
+    span = min(len(order), prune.max_batches * config.batch_size)
+    batches = (data.batch(order[i:i + config.batch_size]) for i in range(0, span, config.batch_size))
+    prune_model(student, prune, batches)
+    return student
+
+
+def _layer_pairs(teacher: "torch.nn.Module", student: "torch.nn.Module",
+                 config: DistillConfig) -> list[tuple[int, int]]:
+    """(student layer, teacher layer) pairs for the per-layer terms."""
+    n_student, n_teacher = len(encoder_layers(student)), len(encoder_layers(teacher))
+    if config.layers is not None and len(config.layers) == n_student:
+        if max(config.layers) >= n_teacher:
+            raise ConfigError(f"distill.layers = {list(config.layers)} but the teacher has layers 0..{n_teacher - 1}")
+        return list(enumerate(config.layers))
+    if n_student == n_teacher:
+        return [(i, i) for i in range(n_student)]
+    if config.hidden_weight > 0 or config.attention_weight > 0:
+        raise ConfigError(f"the student has {n_student} layers and the teacher {n_teacher}; set distill.layers to the "
+                          f"{n_student} teacher layers they pair with, or turn off hidden_weight/attention_weight")
+    return []
+
+
+def _set_trainable(student: "torch.nn.Module", config: DistillConfig) -> None:
+    for parameter in student.parameters():
+        parameter.requires_grad_(True)
+    student.get_input_embeddings().weight.requires_grad_(config.train_embeddings)
+
+
+def _optimizer(student: "torch.nn.Module", config: DistillConfig, n_texts: int) -> tuple[Any, Any, int]:
+    import torch
+
+    total = config.epochs * math.ceil(n_texts / config.batch_size)
+    warmup = max(1, int(config.warmup * total)) if config.warmup > 0 else 0
+
+    def schedule(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return max(0.0, (total - step) / max(1, total - warmup))
+
+    params = [p for p in student.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=0.01)
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, schedule), total
+
+
+# ---- data ---------------------------------------------------------------------------------------------------------
+
+def as_tokenizer(tokenizer: Any, max_length: int) -> Any:
+    """A `tokenizers.Tokenizer` that truncates to `max_length` and does not pad (batches pad to their longest)."""
+    from tokenizers import Tokenizer
+
+    if isinstance(tokenizer, Tokenizer):
+        result = Tokenizer.from_str(tokenizer.to_str())
+    elif hasattr(tokenizer, "backend_tokenizer"):
+        result = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())
+    elif isinstance(tokenizer, (str, Path)) and str(tokenizer).lstrip().startswith("{"):
+        result = Tokenizer.from_str(str(tokenizer))
+    elif isinstance(tokenizer, (str, Path)) and Path(tokenizer).is_file():
+        result = Tokenizer.from_file(str(tokenizer))
+    else:
+        raise CompressError(f"cannot use {type(tokenizer).__name__} as a tokenizer; expected a tokenizers.Tokenizer, "
+                            "tokenizer.json text or path, or a Hugging Face fast tokenizer")
+    result.no_padding()
+    result.enable_truncation(max_length)
+    return result
+
+
+def _tokenize(tokenizer: Any, texts: list[str], max_length: int) -> list[list[int]]:
+    return [encoding.ids for encoding in as_tokenizer(tokenizer, max_length).encode_batch(texts)]
+
+
+class _TrainingData:
+    def __init__(self, encoded: list[list[int]], pad_id: int, labels: "torch.Tensor | None") -> None:
+        self.encoded, self.pad_id, self.labels = encoded, pad_id, labels
+        self._orders: dict[tuple[int, int], list[int]] = {}
+
+    def __len__(self) -> int:
+        return len(self.encoded)
+
+    def order(self, seed: int, epoch: int) -> list[int]:
+        """The shuffled text order of one epoch: a function of (seed, epoch) only, so a resumed run sees the same."""
+        import torch
+
+        key = (seed, epoch)
+        if key not in self._orders:
+            generator = torch.Generator().manual_seed(seed * 100_003 + epoch + 1)
+            self._orders = {key: torch.randperm(len(self.encoded), generator=generator).tolist()}
+        return self._orders[key]
+
+    def batch(self, index: Sequence[int]) -> dict[str, "torch.Tensor"]:
+        import torch
+
+        rows = [self.encoded[i] for i in index]
+        width = max(len(r) for r in rows)
+        ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for row, tokens in enumerate(rows):
+            ids[row, :len(tokens)] = torch.tensor(tokens, dtype=torch.long)
+            mask[row, :len(tokens)] = 1
+        return {"input_ids": ids, "attention_mask": mask, "token_type_ids": torch.zeros_like(ids)}
+
+
+def _teacher_targets(teacher: "torch.nn.Module", data: _TrainingData, classifier: bool) -> "torch.Tensor":
+    """Teacher logits or un-normalised pooled embeddings for every text, computed once (the teacher is frozen)."""
+    import torch
+
+    by_length = sorted(range(len(data)), key=lambda i: len(data.encoded[i]))  # little padding, same results
+    rows: dict[int, torch.Tensor] = {}
+    with torch.inference_mode():
+        for start in range(0, len(by_length), 64):
+            index = by_length[start:start + 64]
+            batch = data.batch(index)
+            result = teacher(**batch)
+            values = result.logits if classifier else mean_pool(result.last_hidden_state, batch["attention_mask"])
+            rows.update(zip(index, values))
+    return torch.stack([rows[i] for i in range(len(data))])
+
+
+# ---- loss ---------------------------------------------------------------------------------------------------------
+
+class _Loss:
+    def __init__(self, teacher: "torch.nn.Module", config: DistillConfig, classifier: bool,
+                 pairs: list[tuple[int, int]], targets: "torch.Tensor | None") -> None:
+        self.teacher, self.config, self.classifier, self.pairs, self.targets = teacher, config, classifier, pairs, targets
+        output_weights = (config.cosine_weight + config.mse_weight + config.relation_weight) if not classifier else 1.0
+        if output_weights + config.hidden_weight + config.attention_weight <= 0:
+            raise ConfigError("distill: every loss weight is 0; expected cosine_weight, mse_weight, relation_weight, "
+                              "hidden_weight or attention_weight > 0")
+
+    def __call__(self, student: "torch.nn.Module", batch: dict[str, "torch.Tensor"], index: Sequence[int],
+                 data: _TrainingData) -> "torch.Tensor":
+        import torch
+
+        c = self.config
+        layered = c.hidden_weight > 0 or c.attention_weight > 0
+        out = student(**batch, output_hidden_states=c.hidden_weight > 0, output_attentions=c.attention_weight > 0)
+        teacher_out = None
+        if self.targets is None:
+            with torch.no_grad():
+                teacher_out = self.teacher(**batch, output_hidden_states=c.hidden_weight > 0,
+                                           output_attentions=c.attention_weight > 0)
+        mask = batch["attention_mask"]
+        if self.classifier:
+            target = teacher_out.logits if teacher_out is not None else self.targets[list(index)]
+            labels = data.labels[list(index)] if data.labels is not None else None
+            loss = self._classification(out.logits, target, labels)
+        else:
+            target = (mean_pool(teacher_out.last_hidden_state, mask) if teacher_out is not None
+                      else self.targets[list(index)])
+            loss = self._embedding(mean_pool(out.last_hidden_state, mask), target)
+        if layered:
+            loss = loss + self._layers(out, teacher_out, mask)
+        return loss
+
+    def _embedding(self, pooled: "torch.Tensor", target: "torch.Tensor") -> "torch.Tensor":
+        import torch.nn.functional as F
+
+        c = self.config
+        unit, target_unit = F.normalize(pooled, dim=-1), F.normalize(target, dim=-1)
+        loss = c.cosine_weight * (1 - (unit * target_unit).sum(-1)).mean()
+        if c.mse_weight:
+            loss = loss + c.mse_weight * F.mse_loss(pooled, target)
+        if c.relation_weight and len(unit) > 1:
+            loss = loss + c.relation_weight * F.mse_loss(unit @ unit.T, target_unit @ target_unit.T)
+        return loss
+
+    def _classification(self, logits: "torch.Tensor", target: "torch.Tensor",
+                        labels: "torch.Tensor | None") -> "torch.Tensor":
+        import torch.nn.functional as F
+
+        t = self.config.temperature
+        soft = F.kl_div(F.log_softmax(logits / t, -1), F.log_softmax(target / t, -1), log_target=True,
+                        reduction="batchmean") * t * t
+        if labels is None:
+            return soft
+        w = self.config.hard_weight
+        return (1 - w) * soft + w * F.cross_entropy(logits, labels)
+
+    def _layers(self, out: Any, teacher_out: Any, mask: "torch.Tensor") -> "torch.Tensor":
+        c = self.config
+        tokens = mask.unsqueeze(-1).float()
+        loss = 0.0
+        for s, t in self.pairs:
+            if c.hidden_weight:
+                diff = (out.hidden_states[s + 1] - teacher_out.hidden_states[t + 1]) ** 2 * tokens
+                loss = loss + c.hidden_weight * diff.sum() / (tokens.sum() * diff.shape[-1]) / len(self.pairs)
+            if c.attention_weight:
+                loss = loss + c.attention_weight * _attention_kl(out.attentions[s], teacher_out.attentions[t],
+                                                                 mask) / len(self.pairs)
+        return loss
+
+
+def _attention_kl(student: "torch.Tensor", teacher: "torch.Tensor", mask: "torch.Tensor") -> "torch.Tensor":
+    """KL(teacher || student) of attention rows of real query tokens; heads are averaged if their counts differ."""
+    if student.shape[1] != teacher.shape[1]:
+        student, teacher = student.mean(1, keepdim=True), teacher.mean(1, keepdim=True)
+    eps = 1e-9
+    kl = (teacher * ((teacher + eps).log() - (student + eps).log())).sum(-1)  # batch, heads, queries
+    rows = mask.unsqueeze(1).to(kl.dtype)
+    return (kl * rows).sum() / (rows.sum() * kl.shape[1])
+
+
+# ---- checkpoints, progress, Ctrl-C ----------------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class _RunState:
+    step: int = 0
+    last_loss: float = float("nan")
+    epoch_sums: dict[int, list[float]] = dataclasses.field(default_factory=dict)
+
+    def record(self, epoch: int, loss: float) -> None:
+        self.step += 1
+        self.last_loss = loss
+        total = self.epoch_sums.setdefault(epoch, [0.0, 0])
+        total[0] += loss
+        total[1] += 1
+
+    def epoch_means(self) -> list[float]:
+        return [s / n for _, (s, n) in sorted(self.epoch_sums.items())]
+
+
+def _save_checkpoint(path: Path, run_id: dict[str, Any], student: "torch.nn.Module", optimizer: Any, scheduler: Any,
+                     state: _RunState) -> None:
+    """Written to a temporary name and renamed, so a crash mid-write never leaves a broken checkpoint."""
+    import torch
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": CHECKPOINT_FORMAT, **run_id, "step": state.step, "last_loss": state.last_loss,
+        "epoch_sums": {str(k): v for k, v in state.epoch_sums.items()},
+        "student": student.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+        "rng": torch.get_rng_state(),
+    }
+    partial = path.with_suffix(".partial")
+    torch.save(payload, partial)
+    partial.replace(path)
+
+
+def _read_checkpoint(path: Path) -> dict[str, Any]:
+    import torch
+
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file gets the same user-facing message
+        raise CompressError(f"checkpoint {path} cannot be read ({exc}); delete it to start over") from None
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        raise CompressError(f"checkpoint {path} is not a distillation checkpoint of format {CHECKPOINT_FORMAT}")
+    return payload
+
+
+def _checkpoint_step(path: Path) -> int:
+    return int(_read_checkpoint(path)["step"])
+
+
+def _load_checkpoint(path: Path, run_id: dict[str, Any], student: "torch.nn.Module", optimizer: Any,
+                     scheduler: Any) -> _RunState:
+    import torch
+
+    payload = _read_checkpoint(path)
+    for key, what in (("config", "config"), ("corpus", "corpus"), ("labels", "labels")):
+        if payload.get(key) != run_id[key]:
+            raise CompressError(f"checkpoint {path} belongs to a run with a different {what}; expected the same "
+                                f"{what} to resume (delete the checkpoint to start over)")
+    try:
+        student.load_state_dict(payload["student"])
+    except RuntimeError as exc:
+        raise CompressError(f"checkpoint {path} does not fit this student ({str(exc).splitlines()[0]})") from None
+    optimizer.load_state_dict(payload["optimizer"])
+    scheduler.load_state_dict(payload["scheduler"])
+    torch.set_rng_state(payload["rng"])
+    return _RunState(step=int(payload["step"]), last_loss=float(payload["last_loss"]),
+                     epoch_sums={int(k): list(v) for k, v in payload["epoch_sums"].items()})
+
+
+@contextlib.contextmanager
+def _progress(progress: bool | Progress, total: int) -> Iterator[Callable[[_RunState], None]]:
+    if callable(progress):
+        yield lambda state: progress(f"distill: loss {state.last_loss:.4f}", state.step, total)
+        return
+    if not progress:
+        yield lambda state: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    columns = (TextColumn("distill"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"),
+               TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns, transient=False) as bar:
+        task = bar.add_task("distill", total=total, loss="-")
+        yield lambda state: bar.update(task, completed=state.step, loss=f"{state.last_loss:.4f}")
+
+
+@dataclasses.dataclass
+class _StopRequest:
+    requested: bool = False
+
+
+@contextlib.contextmanager
+def _deferred_sigint() -> Iterator[_StopRequest]:
+    """The first Ctrl-C lets the current step finish (so the checkpoint is consistent); a second one stops at once."""
+    stop = _StopRequest()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        if stop.requested:
+            raise KeyboardInterrupt
+        stop.requested = True
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
