@@ -12,8 +12,7 @@ from typer.testing import CliRunner
 import hfm_runtime
 from hfm_compress.cli import app
 
-# Marked slow until it has been seen green within the make-test time budget (see closing note).
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
