@@ -195,7 +195,7 @@ def distill(
                 if stop.requested:
                     raise KeyboardInterrupt
                 epoch, position = divmod(state.step, steps_per_epoch)
-                index = data.order(config.seed, epoch)[position * config.batch_size:(position + 1) * config.batch_size]
+                index = data.epoch_batches(config.seed, epoch, config.batch_size)[position]
                 loss = loss_fn(student, data.batch(index), index, data)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -241,10 +241,8 @@ def build_student(teacher: "torch.nn.Module", config: DistillConfig, data: "_Tra
     student = copy.deepcopy(teacher)
     prune = StructuredPruneConfig(heads_keep=config.heads_keep, ffn_keep=config.ffn_keep or 1.0, layers=config.layers,
                                   importance="taylor", max_batches=8)
-    order = data.order(config.seed, -1)
-    span = min(len(order), prune.max_batches * config.batch_size)
-    batches = (data.batch(order[i:i + config.batch_size]) for i in range(0, span, config.batch_size))
-    prune_model(student, prune, batches)
+    batches = data.epoch_batches(config.seed, -1, config.batch_size)[:prune.max_batches]
+    prune_model(student, prune, (data.batch(index) for index in batches))
     return student
 
 
@@ -315,20 +313,31 @@ def _tokenize(tokenizer: Any, texts: list[str], max_length: int) -> list[list[in
 class _TrainingData:
     def __init__(self, encoded: list[list[int]], pad_id: int, labels: "torch.Tensor | None") -> None:
         self.encoded, self.pad_id, self.labels = encoded, pad_id, labels
-        self._orders: dict[tuple[int, int], list[int]] = {}
+        self._batches: dict[tuple[int, int, int], list[list[int]]] = {}
 
     def __len__(self) -> int:
         return len(self.encoded)
 
-    def order(self, seed: int, epoch: int) -> list[int]:
-        """The shuffled text order of one epoch: a function of (seed, epoch) only, so a resumed run sees the same."""
+    def epoch_batches(self, seed: int, epoch: int, batch_size: int) -> list[list[int]]:
+        """The batches of one epoch, a function of (seed, epoch) only, so a resumed run sees the same ones.
+
+        Texts are shuffled, then sorted by length within pools of 50 batches and cut into batches whose order is
+        shuffled again: batches pad to their longest text, and clinical lines vary from 5 to 100+ tokens, so random
+        batches would spend most of their time on padding. There are always ceil(texts / batch_size) batches."""
         import torch
 
-        key = (seed, epoch)
-        if key not in self._orders:
+        key = (seed, epoch, batch_size)
+        if key not in self._batches:
             generator = torch.Generator().manual_seed(seed * 100_003 + epoch + 1)
-            self._orders = {key: torch.randperm(len(self.encoded), generator=generator).tolist()}
-        return self._orders[key]
+            order = torch.randperm(len(self.encoded), generator=generator).tolist()
+            pool = batch_size * 50
+            batches = []
+            for start in range(0, len(order), pool):
+                chunk = sorted(order[start:start + pool], key=lambda i: len(self.encoded[i]))
+                batches += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
+            shuffled = torch.randperm(len(batches), generator=generator).tolist()
+            self._batches = {key: [batches[i] for i in shuffled]}  # only the current epoch is kept
+        return self._batches[key]
 
     def batch(self, index: Sequence[int]) -> dict[str, "torch.Tensor"]:
         import torch

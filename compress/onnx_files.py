@@ -7,6 +7,7 @@ the next step (or the packer) would pick it up.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -76,5 +77,15 @@ def check_outputs_close(step: str, reference: Sequence[Mapping[str, np.ndarray]]
     return worst_diff
 
 
-def describe_feed(feed: Feed) -> str:
-    return ", ".join(f"{k}{tuple(v.shape)}" for k, v in feed.items())
+@contextlib.contextmanager
+def quiet_logs(*names: str) -> Iterator[None]:
+    """ORT's tools log advice and fusion chatter at INFO/WARNING; the step report already says what ran."""
+    loggers = [logging.getLogger()] + [logging.getLogger(name) for name in names]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)

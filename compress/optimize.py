@@ -7,7 +7,6 @@ of small elementwise ops. Graphs the fusions do not recognise pass through uncha
 from __future__ import annotations
 
 import dataclasses
-import logging
 import time
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import numpy as np
 
 from hfm_compress.configs import StepConfig, StepReport, check_choice, check_range, register_config
 from hfm_compress.errors import CompressError, ConfigError
-from hfm_compress.onnx_files import atomic_output, check_outputs_close, cpu_session, run_session
+from hfm_compress.onnx_files import atomic_output, check_outputs_close, cpu_session, quiet_logs, run_session
 
 # Encoder families of onnxruntime.transformers.optimizer.MODEL_TYPES that this toolchain exports.
 MODEL_TYPES = ("bert", "bart", "t5", "vit", "clip", "swin", "conformer")
@@ -58,10 +57,10 @@ def optimize_onnx(model_in: Path, model_out: Path, config: OptimizeConfig,
     options = FusionOptions(config.model_type)
     options.enable_embed_layer_norm = config.embed_layer_norm
     options.use_multi_head_attention = config.multi_head_attention
-    logging.getLogger("onnxruntime.transformers").setLevel(logging.ERROR)  # fusion chatter is not for users
     try:
-        optimized = optimize_model(str(model_in), model_type=config.model_type, num_heads=config.num_heads,
-                                   hidden_size=config.hidden_size, optimization_options=options)
+        with quiet_logs():
+            optimized = optimize_model(str(model_in), model_type=config.model_type, num_heads=config.num_heads,
+                                       hidden_size=config.hidden_size, optimization_options=options)
     except Exception as exc:  # the fusion scripts raise assertion/shape errors of many kinds
         raise CompressError(f"optimize: ORT transformer optimizer failed on {model_in} ({type(exc).__name__}: {exc})") from exc
     fused = {op: int(n) for op, n in (optimized.get_fused_operator_statistics() or {}).items() if n}

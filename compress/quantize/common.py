@@ -6,10 +6,11 @@ import contextlib
 import logging
 import time
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable
 
 from hfm_compress.configs import StepConfig, StepReport
 from hfm_compress.errors import ConfigError
+from hfm_compress.onnx_files import quiet_logs
 
 
 def quant_type(name: str) -> Any:
@@ -62,18 +63,9 @@ def size_report(step: str, config: StepConfig, model_in: Path, model_out: Path, 
     return StepReport(step, config.to_dict(), {**sizes, **details}, time.perf_counter() - started)
 
 
-@contextlib.contextmanager
-def quiet_quantizer() -> Iterator[None]:
-    """ORT's quantizers log advice ("consider pre-processing") on the root logger; the step report says what ran."""
-    loggers = [logging.getLogger(), logging.getLogger("onnxruntime.quantization.matmul_nbits_quantizer")]
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        for logger, level in zip(loggers, levels):
-            logger.setLevel(level)
+def quiet_quantizer() -> contextlib.AbstractContextManager[None]:
+    """ORT's quantizers log advice ("consider pre-processing") on the root logger and their own module loggers."""
+    return quiet_logs("onnxruntime.quantization.matmul_nbits_quantizer")
 
 
 def write_nbits(model_in: Path, model_out: Path, *, bits: int, block_size: int, symmetric: bool,

@@ -24,7 +24,7 @@ class FidelityScore:
         return self.mean >= mean_target and self.min >= min_target
 
     def to_dict(self) -> dict[str, float]:
-        return {"mean": round(self.mean, 5), "min": round(self.min, 5)}
+        return {"mean": round(self.mean, 6), "min": round(self.min, 6)}
 
 
 def _no_progress(label: str, done: int, total: int) -> None:

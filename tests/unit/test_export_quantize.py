@@ -22,6 +22,7 @@ from hfm_compress.optimize import OptimizeConfig, optimize_onnx  # noqa: E402
 from hfm_compress.quantize import (DynamicInt8Config, FidelityScore, Int4WeightOnlyConfig,  # noqa: E402
                                    QuantizeContext, SelectiveInt8Config, StaticInt8Config, choose_int8_format,
                                    quantize)
+from hfm_compress.quantize.common import write_weight_only_int8  # noqa: E402
 from hfm_compress.quantize.static import calibrate, chunk_feeds  # noqa: E402
 from hfm_compress.testing import TinyBertEncoder, tiny_mlp_onnx  # noqa: E402
 
@@ -62,10 +63,25 @@ def _cosine_fidelity(reference: Path, feeds: list[dict[str, np.ndarray]]):
     return score
 
 
-def _context(reference: Path, calibration_batches: int = 6) -> QuantizeContext:
+def _error_fidelity(reference: Path, feeds: list[dict[str, np.ndarray]]):
+    """A stricter score for selection tests: 1 - 20 x relative RMS error per row. INT8 barely moves the cosine of
+    a random tiny BERT (0.99999), which leaves a selection nothing to recover; this spreads the same ordering out."""
+    expected = _outputs(reference, feeds)
+
+    def score(candidate: Path) -> FidelityScore:
+        rows = []
+        for ref, out in zip(expected, _outputs(candidate, feeds)):
+            rows.extend(1 - 20 * np.sqrt(((out - ref) ** 2).mean(axis=(1, 2)) / (ref ** 2).mean(axis=(1, 2))))
+        return FidelityScore(mean=float(np.mean(rows)), min=float(np.min(rows)))
+
+    return score
+
+
+def _context(reference: Path, calibration_batches: int = 6, strict: bool = False) -> QuantizeContext:
     feeds = TinyBertEncoder.feeds(calibration_batches, batch=4)
+    scorer = _error_fidelity if strict else _cosine_fidelity
     return QuantizeContext(cpu_class="x86-avx2", calibration_feeds=lambda: iter(feeds),
-                           fidelity=_cosine_fidelity(reference, TinyBertEncoder.feeds(3, seed=100)))
+                           fidelity=scorer(reference, TinyBertEncoder.feeds(3, seed=100)))
 
 
 def _float_matmul_weight_bytes(path: Path) -> int:
@@ -154,19 +170,37 @@ def test_quantizers_run_and_shrink_matmul_weights(name: str, tiny_models: dict[s
         assert report.details["format"]["quant_format"] == "qdq" and report.details["format"]["reason"]
 
 
-@pytest.mark.skip(reason="target arithmetic on the tiny random model still being fixed; see closing note")
 def test_selective_meets_reachable_target_and_reports_each_addition(tiny_models: dict[str, Path], tmp_path: Path) -> None:
-    ctx = _context(tiny_models["fp32"])
-    everything = ctx.fidelity(_quantized(tiny_models, tmp_path, DynamicInt8Config()))
-    target = min(0.99999, everything.mean + 0.5 * (1 - everything.mean))  # above all-INT8, below fp32
-    config = SelectiveInt8Config(fidelity_mean_target=target, fidelity_min_target=0.0, max_float_nodes=12)
+    ctx = _context(tiny_models["fp32"], strict=True)
+    all_int8 = ctx.fidelity(_quantized(tiny_models, tmp_path, DynamicInt8Config()))
+    # On the tiny model most of the INT8 error sits in the fused Attention and embedding Gathers, so they must be
+    # candidates; with every candidate moved out of INT8 the model is ~fp32, so halfway there is reachable.
+    target = all_int8.mean + 0.5 * (1.0 - all_int8.mean)
+    config = SelectiveInt8Config(fidelity_mean_target=target, fidelity_min_target=0.0, max_float_nodes=16,
+                                 candidate_op_types=("MatMul", "Attention", "Gather"))
     report = quantize(tiny_models["fused"], tmp_path / "sel.onnx", config, ctx)
     details = report.details
     _run_ok(tmp_path / "sel.onnx")
-    assert details["target_met"] is True and details["fidelity"]["mean"] >= round(target, 5) - 1e-5
-    assert details["nodes_kept_out"] and len(details["additions"]) == len(details["nodes_kept_out"])
-    assert [a["node"] for a in details["additions"]] == details["nodes_kept_out"]
-    assert _float_matmul_weight_bytes(tmp_path / "sel.onnx") < 0.1 * _float_matmul_weight_bytes(tiny_models["fused"])
+    assert details["target_met"] is True and details["fidelity"]["mean"] >= round(target, 6) - 1e-6
+    assert details["fidelity_all_int8"]["mean"] == round(all_int8.mean, 6) < details["fidelity"]["mean"]
+    assert details["nodes_kept_out"] and [a["node"] for a in details["additions"]] == details["nodes_kept_out"]
+    means = [a["fidelity"]["mean"] for a in details["additions"]]
+    assert means[-1] == details["fidelity"]["mean"] and all(m < target for m in means[:-1])  # stops once met
+    for addition in details["additions"]:
+        matmul = "MatMul" in addition["node"]
+        assert addition["fallback"] == ("int8-weight-only" if matmul else "float")
+        assert (addition["node"] in details["float_nodes"]) is not matmul
+
+
+def test_weight_only_int8_keeps_int8_bytes_and_float_numerics(tmp_path: Path) -> None:
+    mlp = tiny_mlp_onnx(tmp_path / "mlp.onnx", width=128)
+    write_weight_only_int8(mlp, tmp_path / "wo.onnx", ["fc1", "fc2"])
+    model = onnx.load(str(tmp_path / "wo.onnx"))
+    assert {i.data_type for i in model.graph.initializer if len(i.dims) == 2} == {onnx.TensorProto.INT8}
+    assert (tmp_path / "wo.onnx").stat().st_size < 0.35 * mlp.stat().st_size
+    x = np.random.default_rng(1).normal(size=(4, 128)).astype(np.float32)
+    (expected,), (actual,) = _outputs(mlp, [{"x": x}]), _outputs(tmp_path / "wo.onnx", [{"x": x}])
+    assert np.abs(actual - expected).max() < 0.02 * np.abs(expected).max()
 
 
 def test_selective_never_claims_an_unreachable_target(tiny_models: dict[str, Path], tmp_path: Path) -> None:
