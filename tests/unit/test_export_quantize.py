@@ -23,6 +23,8 @@ from hfm_compress.quantize import (DynamicInt8Config, FidelityScore, Int4WeightO
                                    QuantizeContext, SelectiveInt8Config, StaticInt8Config, choose_int8_format,
                                    quantize)
 from hfm_compress.quantize.common import write_weight_only_int8  # noqa: E402
+from hfm_compress.quantize.dynamic import write_dynamic  # noqa: E402
+from hfm_compress.quantize.smooth import measure_activation_ranges, write_smoothed  # noqa: E402
 from hfm_compress.quantize.static import calibrate, chunk_feeds  # noqa: E402
 from hfm_compress.testing import TinyBertEncoder, tiny_mlp_onnx  # noqa: E402
 
@@ -177,7 +179,7 @@ def test_selective_meets_reachable_target_and_reports_each_addition(tiny_models:
     # candidates; with every candidate moved out of INT8 the model is ~fp32, so halfway there is reachable.
     target = all_int8.mean + 0.5 * (1.0 - all_int8.mean)
     config = SelectiveInt8Config(fidelity_mean_target=target, fidelity_min_target=0.0, max_float_nodes=16,
-                                 candidate_op_types=("MatMul", "Attention", "Gather"))
+                                 candidate_op_types=("MatMul", "Attention", "Gather"), smooth_alphas=())
     report = quantize(tiny_models["fused"], tmp_path / "sel.onnx", config, ctx)
     details = report.details
     _run_ok(tmp_path / "sel.onnx")
@@ -190,6 +192,65 @@ def test_selective_meets_reachable_target_and_reports_each_addition(tiny_models:
         matmul = "MatMul" in addition["node"]
         assert addition["fallback"] == ("int8-weight-only" if matmul else "float")
         assert (addition["node"] in details["float_nodes"]) is not matmul
+
+
+def _outlier_matmul(path: Path, width: int = 64) -> Path:
+    """x @ W where input channels 0-1 carry values 100x the others and W's matching rows are 100x smaller, so every
+    channel contributes alike to the output: the pattern of LayerNorm outlier channels in transformers."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    weight = np.random.default_rng(0).normal(0, 0.2, (width, width)).astype(np.float32)
+    weight[:2] /= 100
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"], name="fc")], "outliers",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", width])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", width])],
+                              initializer=[numpy_helper.from_array(weight, "w")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+def _outlier_feeds(width: int, count: int, seed: int) -> list[dict[str, np.ndarray]]:
+    rng = np.random.default_rng(seed)
+    feeds = []
+    for _ in range(count):
+        x = rng.normal(size=(8, width)).astype(np.float32)
+        x[:, :2] *= 100
+        feeds.append({"x": x})
+    return feeds
+
+
+def test_smoothing_keeps_float_outputs_and_rescues_outlier_channels(tmp_path: Path) -> None:
+    model = _outlier_matmul(tmp_path / "plain.onnx")
+    ranges = measure_activation_ranges(model, _outlier_feeds(64, 4, seed=1))
+    assert set(ranges) == {"x"} and ranges["x"].shape == (64,) and ranges["x"][:2].min() > 10 * ranges["x"][2:].max()
+    assert write_smoothed(model, tmp_path / "smooth.onnx", ranges, alpha=0.5) == 1
+    test = _outlier_feeds(64, 2, seed=2)
+    expected, smoothed = _outputs(model, test), _outputs(tmp_path / "smooth.onnx", test)
+    for ref, out in zip(expected, smoothed):
+        np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())
+
+    fmt = choose_int8_format("x86-avx2", static=False, per_channel=True)
+    errors = {}
+    for name in ("plain", "smooth"):
+        write_dynamic(tmp_path / f"{name}.onnx", tmp_path / f"{name}-int8.onnx", DynamicInt8Config(), fmt)
+        outputs = _outputs(tmp_path / f"{name}-int8.onnx", test)
+        errors[name] = np.mean([np.abs(o - r).mean() / np.abs(r).mean() for o, r in zip(outputs, expected)])
+    assert errors["smooth"] < 0.25 * errors["plain"], errors
+
+
+def test_selective_tries_each_smoothing_strength_and_keeps_the_best(tiny_models: dict[str, Path], tmp_path: Path) -> None:
+    config = SelectiveInt8Config(fidelity_mean_target=1.0, fidelity_min_target=0.0, max_float_nodes=0,
+                                 smooth_alphas=(0.0, 0.5, 0.8))
+    details = quantize(tiny_models["fused"], tmp_path / "sel.onnx", config, _context(tiny_models["fp32"], strict=True)).details
+    smoothing = details["smoothing"]
+    assert set(smoothing["tried"]) == {"0.0", "0.5", "0.8"} and smoothing["activation_inputs_measured"] > 0
+    best = max(smoothing["tried"].values(), key=lambda score: score["mean"])
+    assert smoothing["tried"][str(smoothing["alpha"])] == best == details["fidelity_all_int8"] == details["fidelity"]
+    smooth_muls = [n for n in onnx.load(str(tmp_path / "sel.onnx")).graph.node if n.name.endswith("_smooth")]
+    assert bool(smooth_muls) == (smoothing["alpha"] > 0)
+    _run_ok(tmp_path / "sel.onnx")
 
 
 def test_weight_only_int8_keeps_int8_bytes_and_float_numerics(tmp_path: Path) -> None:
