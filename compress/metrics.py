@@ -12,19 +12,33 @@ def row_cosines(reference: np.ndarray, candidate: np.ndarray) -> np.ndarray:
 
 
 def neighbour_agreement(reference: np.ndarray, candidate: np.ndarray, k: int) -> float:
-    """Mean overlap of each text's k nearest neighbours (excluding itself) under the two embeddings."""
+    """Mean overlap of each text's k nearest neighbours (excluding itself) under the two embeddings (strict)."""
     if len(reference) <= k:
         raise ValueError(f"need more than k={k} texts for neighbour agreement, got {len(reference)}")
 
-    def neighbours(vectors: np.ndarray) -> np.ndarray:
-        unit = vectors / np.clip(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12, None)
-        similarity = unit @ unit.T
-        np.fill_diagonal(similarity, -np.inf)
-        return np.argsort(-similarity, axis=1, kind="stable")[:, :k]
-
-    ref, cand = neighbours(reference), neighbours(candidate)
+    ref, cand = _ranked_neighbours(reference, k), _ranked_neighbours(candidate, k)
     overlaps = [len(set(r) & set(c)) / k for r, c in zip(ref, cand)]
     return float(np.mean(overlaps))
+
+
+def nearest_in_top_k(reference: np.ndarray, candidate: np.ndarray, k: int) -> float:
+    """Fraction of texts whose nearest neighbour under the teacher is among the candidate's k nearest.
+
+    The retrieval view of "top-k agreement" (does search still find the teacher's best match in the first k hits),
+    less sensitive than `neighbour_agreement` to swaps among near-duplicate neighbours.
+    """
+    if len(reference) <= k:
+        raise ValueError(f"need more than k={k} texts for neighbour agreement, got {len(reference)}")
+    teacher_nearest = _ranked_neighbours(reference, 1)[:, 0]
+    candidate_top = _ranked_neighbours(candidate, k)
+    return float(np.mean([t in row for t, row in zip(teacher_nearest, candidate_top)]))
+
+
+def _ranked_neighbours(vectors: np.ndarray, k: int) -> np.ndarray:
+    unit = vectors / np.clip(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12, None)
+    similarity = unit @ unit.T
+    np.fill_diagonal(similarity, -np.inf)
+    return np.argsort(-similarity, axis=1, kind="stable")[:, :k]
 
 
 def embedding_fidelity(reference: np.ndarray, candidate: np.ndarray) -> dict[str, float]:
@@ -34,6 +48,7 @@ def embedding_fidelity(reference: np.ndarray, candidate: np.ndarray) -> dict[str
         "cosine_min": float(cosines.min()),
         "top1_neighbour_agreement": neighbour_agreement(reference, candidate, 1),
         "top5_neighbour_agreement": neighbour_agreement(reference, candidate, 5),
+        "teacher_nearest_in_top5": nearest_in_top_k(reference, candidate, 5),
     }
 
 

@@ -56,18 +56,36 @@ def run_compress(source: str, profile_name: str, out: Path, recipe: str | None, 
 def print_result(result: Any) -> None:
     evaluation = result.evaluation
     size, latency, fidelity = evaluation["size"], evaluation["latency_batch1"], evaluation["fidelity"]
-    fid = ", ".join(f"{k} {v:.4f}" for k, v in fidelity.items())
     rows = []
     if latency.get("teacher_torch_fp32_ms") is not None:
-        rows.append(("teacher, PyTorch fp32", f"{size['teacher_fp32_mb']:.1f} MB", f"{latency['teacher_torch_fp32_ms']:.2f} ms", "reference"))
+        rows.append(("teacher, PyTorch fp32", f"{size['teacher_fp32_mb']:.1f} MB", f"{latency['teacher_torch_fp32_ms']:.2f} ms",
+                     "reference", "", ""))
     if latency.get("teacher_onnx_fp32_ms") is not None:
-        rows.append(("teacher, ONNX Runtime fp32", f"{size['teacher_fp32_mb']:.1f} MB", f"{latency['teacher_onnx_fp32_ms']:.2f} ms", "-"))
+        rows.append(("teacher, ONNX Runtime fp32", f"{size['teacher_fp32_mb']:.1f} MB",
+                     f"{latency['teacher_onnx_fp32_ms']:.2f} ms", "", "", ""))
     rows.append((f"artifact ({result.manifest['model']['precision']})", f"{size['artifact_mb']:.1f} MB ({size['ratio']:.0%})",
-                 f"{latency['artifact_ms']:.2f} ms ({latency['ratio_vs_onnx_fp32'] or 0:.2f}x ORT fp32)", fid))
+                 f"{latency['artifact_ms']:.2f} ms ({latency['ratio_vs_onnx_fp32'] or 0:.2f}x ORT fp32)",
+                 *_fidelity_cells(fidelity)))
     show(table(f"{result.path}: teacher vs artifact on {evaluation['texts']['count']} held-out texts "
-               f"(batch 1, {latency['threads']} threads, this machine)", ["model", "size", "latency p50", "fidelity"], rows))
+               f"(batch 1, {latency['threads']} threads, this machine)",
+               ["model", "size", "latency p50", *_fidelity_headers(fidelity)], rows))
     steps = [(r.step, f"{r.seconds:.1f} s", _summary(r.details)) for r in result.reports]
     show(table("Recipe steps", ["step", "time", "what it did"], steps))
+
+
+def _fidelity_headers(fidelity: dict[str, float]) -> list[str]:
+    if "cosine_mean" in fidelity:
+        return ["cosine mean / min", "top-1 / top-5 NN overlap", "teacher NN in top 5"]
+    return ["class agreement", "max prob. diff", "accuracy (teacher)"]
+
+
+def _fidelity_cells(fidelity: dict[str, float]) -> list[str]:
+    if "cosine_mean" in fidelity:
+        return [f"{fidelity['cosine_mean']:.4f} / {fidelity['cosine_min']:.4f}",
+                f"{fidelity['top1_neighbour_agreement']:.3f} / {fidelity['top5_neighbour_agreement']:.3f}",
+                f"{fidelity['teacher_nearest_in_top5']:.3f}"]
+    accuracy = (f"{fidelity['accuracy']:.3f} ({fidelity['teacher_accuracy']:.3f})" if "accuracy" in fidelity else "-")
+    return [f"{fidelity['class_agreement']:.3f}", f"{fidelity['probability_max_abs_diff']:.4f}", accuracy]
 
 
 def _summary(details: dict[str, Any], limit: int = 6) -> str:
