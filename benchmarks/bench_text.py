@@ -1,7 +1,8 @@
 """Text benchmark: PyTorch fp32, ONNX Runtime fp32, the peer default INT8 and our int8 artifact, side by side.
 
 Same held-out clinical texts, same thread count, one run. Latency is the median over the texts at batch 1 (real
-sentence lengths, no padding) and the median per batch of 32; fidelity is against the PyTorch fp32 teacher.
+sentence lengths, no padding) and the median per batch of 32, the contenders timed in turn on each input;
+fidelity is against the PyTorch fp32 teacher.
 
 Usage: python benchmarks/bench_text.py [--threads 1] [--artifact PATH.hfm] [--recipe int8] [--profile clinic-cpu]
 Writes benchmarks/out/text.json.
@@ -11,29 +12,15 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import statistics
 import tempfile
-import time
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import numpy as np
 
 from common import machine, print_table, write_json
 
 BATCH = 32
-
-
-def timed_median_ms(fn: Callable[[Any], Any], items: Sequence[Any], passes: int) -> float:
-    for item in items[:3]:
-        fn(item)
-    timings = []
-    for _ in range(passes):
-        for item in items:
-            start = time.perf_counter()
-            fn(item)
-            timings.append((time.perf_counter() - start) * 1000)
-    return statistics.median(timings)
 
 
 def main() -> None:
@@ -52,6 +39,7 @@ def main() -> None:
     import hfm_runtime
     from hfm_compress.cli.compress_cmd import run_compress
     from hfm_compress.data import load_texts
+    from hfm_compress.evaluate import interleaved_latency_ms
     from hfm_compress.export import ExportConfig
     from hfm_compress.metrics import embedding_fidelity
     from hfm_compress.pipeline import export_module
@@ -116,13 +104,17 @@ def main() -> None:
     }
     reference = teacher_outputs(teacher, texts)
     batches = [texts[i : i + BATCH] for i in range(0, len(texts) - BATCH + 1, BATCH)]
+    runners = {name: run for name, (run, _) in contenders.items()}
+    # Contenders are timed in turn on each input (interleaved), so background load hits all of them alike.
+    batch1 = interleaved_latency_ms({n: (lambda t, run=run: run([t])) for n, run in runners.items()}, texts, args.passes)
+    batch32 = interleaved_latency_ms(runners, batches, args.passes)
     results: dict[str, dict[str, Any]] = {}
     for name, (run, size) in contenders.items():
         outputs = np.concatenate([run(texts[i : i + BATCH]) for i in range(0, len(texts), BATCH)])
         results[name] = {
             "size_mb": round(size / 1e6, 2),
-            "batch1_p50_ms": round(timed_median_ms(lambda t: run([t]), texts, args.passes), 3),
-            "batch32_p50_ms": round(timed_median_ms(run, batches, args.passes), 2),
+            "batch1_p50_ms": round(batch1[name], 3),
+            "batch32_p50_ms": round(batch32[name], 2),
             **{k: round(v, 4) for k, v in embedding_fidelity(reference, outputs).items()},
         }
     base_onnx = results["ONNX Runtime fp32"]

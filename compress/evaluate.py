@@ -6,10 +6,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import time
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -50,37 +51,56 @@ class OnnxScorer:
         return FidelityScore(mean=float(cosines.mean()), min=float(cosines.min()))
 
 
-def median_latency_ms(run_one: Callable[[str], Any], texts: Sequence[str]) -> float:
-    for text in texts[:5]:
-        run_one(text)  # warm-up: first calls allocate arenas and caches
-    timings = []
-    for _ in range(LATENCY_PASSES):
-        for text in texts:
+def interleaved_latency_ms(runners: Mapping[str, Callable[[Any], Any]], items: Sequence[Any],
+                           passes: int = LATENCY_PASSES) -> dict[str, float]:
+    """Median milliseconds per call of each runner, timed in turn on the same item before moving to the next.
+
+    Interleaving puts every contender under the same background load at the same moment, so the ratios hold on a
+    busy machine where back-to-back runs of one contender after another would not.
+    """
+    for item in items[:5]:
+        for run in runners.values():
+            run(item)  # warm-up: first calls allocate arenas and caches
+    timings: dict[str, list[float]] = {name: [] for name in runners}
+    order = list(runners)
+    for index in range(passes * len(items)):
+        item = items[index % len(items)]
+        order = order[1:] + order[:1]  # rotate who goes first
+        for name in order:
             start = time.perf_counter()
-            run_one(text)
-            timings.append((time.perf_counter() - start) * 1000)
-    return statistics.median(timings)
+            runners[name](item)
+            timings[name].append((time.perf_counter() - start) * 1000)
+    return {name: statistics.median(values) for name, values in timings.items()}
 
 
-def torch_latency_ms(teacher: TextTeacher, texts: Sequence[str], threads: int) -> float:
+def torch_runner(teacher: TextTeacher) -> Callable[[str], Any]:
     import torch
 
     preprocessor = text_preprocessor(teacher)
+
+    def run(text: str) -> Any:
+        with torch.inference_mode():
+            return forward(teacher, {k: torch.from_numpy(v) for k, v in preprocessor.encode([text]).items()})
+
+    return run
+
+
+def onnx_runner(model_path: Path, teacher: TextTeacher, settings: SessionSettings) -> Callable[[str], Any]:
+    session = settings.open(Path(model_path).read_bytes())
+    preprocessor = text_preprocessor(teacher)
+    return lambda text: session.run([teacher.output_name], preprocessor.encode([text]))
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int) -> Iterator[None]:
+    import torch
+
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        with torch.inference_mode():
-            return median_latency_ms(
-                lambda t: forward(teacher, {k: torch.from_numpy(v) for k, v in preprocessor.encode([t]).items()}), texts
-            )
+        yield
     finally:
         torch.set_num_threads(previous)
-
-
-def onnx_latency_ms(model_path: Path, teacher: TextTeacher, texts: Sequence[str], settings: SessionSettings) -> float:
-    session = settings.open(Path(model_path).read_bytes())
-    preprocessor = text_preprocessor(teacher)
-    return median_latency_ms(lambda t: session.run([teacher.output_name], preprocessor.encode([t])), texts)
 
 
 def evaluate_text_artifact(
@@ -106,11 +126,13 @@ def evaluate_text_artifact(
     progress("evaluate: latency", 2, 4)
     sample = list(texts[:LATENCY_TEXTS])
     threads = model.settings.intra_op_threads
-    latency = {"artifact_ms": median_latency_ms(lambda t: model.run([t]), sample)}
+    runners: dict[str, Callable[[str], Any]] = {"artifact_ms": lambda t: model.run([t])}
     if teacher.model is not None:
-        latency["teacher_torch_fp32_ms"] = torch_latency_ms(teacher, sample, threads)
+        runners["teacher_torch_fp32_ms"] = torch_runner(teacher)
     if fp32_onnx_path is not None:
-        latency["teacher_onnx_fp32_ms"] = onnx_latency_ms(fp32_onnx_path, teacher, sample, model.settings)
+        runners["teacher_onnx_fp32_ms"] = onnx_runner(fp32_onnx_path, teacher, model.settings)
+    with torch_threads(threads) if teacher.model is not None else contextlib.nullcontext():
+        latency = interleaved_latency_ms(runners, sample)
     progress("evaluate", 4, 4)
     teacher_bytes = _teacher_size_bytes(teacher, fp32_onnx_path)
     return {
