@@ -41,6 +41,9 @@ class TextData:
     evaluation: list[str]
     calibration_source: str
     evaluation_source: str
+    # Unlabeled in-domain texts for the torch steps (distill trains on them, vocab keeps their word pieces).
+    corpus: list[str] = dataclasses.field(default_factory=list)
+    corpus_source: str = ""
 
 
 @dataclasses.dataclass
@@ -60,6 +63,11 @@ def fingerprint(texts: Sequence[str]) -> dict[str, Any]:
     return {"count": len(texts), "sha256": digest}
 
 
+def checkpoint_folder(out_path: Path) -> Path:
+    """Where distillation checkpoints for `out_path` go: `model.distill-checkpoints/` beside `model.hfm`."""
+    return Path(out_path).with_suffix(".distill-checkpoints")
+
+
 def compress_text_model(
     teacher: TextTeacher,
     recipe: Sequence[StepConfig],
@@ -68,17 +76,34 @@ def compress_text_model(
     data: TextData,
     progress: Progress = lambda label, done, total: None,
     recipe_name: str = "custom",
+    *,
+    recipe_reasons: Sequence[str] = (),
+    checkpoint_dir: Path | None = None,
+    resume: bool = False,
 ) -> CompressResult:
-    if teacher.onnx_path is not None:
-        recipe = [step for step in recipe if step.TYPE != "export"]  # the source is already an ONNX export
-    elif not recipe or recipe[0].TYPE != "export":
-        raise CompressError(f"recipe {recipe_name} must start with an 'export' step for a torch source")
+    """Run `recipe`: torch steps (distill, prune, vocab) on a copy of the teacher, export, ONNX steps, pack, evaluate.
+
+    `recipe_reasons` (from the `auto` recipe) go into the manifest. Distillation checkpoints are written to
+    `checkpoint_dir` (default: `checkpoint_folder(out_path)`); `resume` continues from them.
+    """
+    torch_steps, onnx_steps = _split(recipe, teacher, recipe_name)
+    recipe = torch_steps + onnx_steps  # what actually runs (an ONNX source skips 'export')
     reference_calib = teacher_outputs(teacher, data.calibration)
     with tempfile.TemporaryDirectory(prefix="hfm-compress-") as work:
         workdir = Path(work)
-        runner = _OnnxStepRunner(teacher, profile, data, reference_calib, workdir, progress)
-        model_path, reports = runner.run(recipe)
+        student, reports = teacher, []
+        if torch_steps:
+            student, reports = _run_torch_steps(teacher, torch_steps, data, checkpoint_dir or checkpoint_folder(out_path),
+                                                resume, progress, len(recipe))
+        runner = _OnnxStepRunner(student, profile, data, reference_calib, workdir, progress)
+        model_path, onnx_reports = runner.run(onnx_steps, first=len(torch_steps), total=len(recipe))
+        reports = reports + onnx_reports
+        # With torch steps, the fp32 ONNX of the recipe is the student's; the teacher row needs the teacher's own.
+        reference_onnx = runner.teacher_reference(teacher, onnx_steps) if torch_steps else runner.fp32_onnx_path
         manifest = _manifest(teacher, recipe, reports, profile, data, recipe_name, model_path)
+        manifest["recipe_reasons"] = list(recipe_reasons)
+        if _uses_corpus(torch_steps):
+            manifest["corpus"] = {**fingerprint(data.corpus), "source": data.corpus_source}
         draft = pack_artifact(
             workdir / "draft.hfm",
             model_bytes=model_path.read_bytes(),
@@ -88,7 +113,7 @@ def compress_text_model(
             profile=profile,
         )
         evaluation = evaluate.evaluate_text_artifact(
-            draft, teacher, profile, data.evaluation, runner.fp32_onnx_path, progress
+            draft, teacher, profile, data.evaluation, reference_onnx, progress
         )
         evaluation["texts"] = {**fingerprint(data.evaluation), "source": data.evaluation_source}
         packed = read_artifact(draft)
@@ -96,6 +121,41 @@ def compress_text_model(
         final_manifest["evaluation"] = evaluation
         write_artifact(out_path, final_manifest, packed.members)
     return CompressResult(path=out_path, manifest=dict(read_artifact(out_path).manifest), reports=reports)
+
+
+def _split(recipe: Sequence[StepConfig], teacher: TextTeacher,
+           recipe_name: str) -> tuple[list[StepConfig], list[StepConfig]]:
+    """Check the step order and split the recipe into torch steps and ONNX steps (export first)."""
+    from hfm_compress.torch_steps import TORCH_STEP_TYPES, split_recipe
+
+    torch_steps, onnx_steps = split_recipe(recipe, recipe_name)
+    if teacher.onnx_path is not None:
+        if torch_steps:
+            raise CompressError(f"recipe {recipe_name}: SOURCE {teacher.name} is an ONNX file, but the steps "
+                                f"{', '.join(TORCH_STEP_TYPES)} need the torch model (a Hugging Face folder or "
+                                "'default')")
+        return [], [step for step in onnx_steps if step.TYPE != "export"]  # the source is already an ONNX export
+    if not onnx_steps or onnx_steps[0].TYPE != "export":
+        after = "after its torch steps" if torch_steps else "first"
+        raise CompressError(f"recipe {recipe_name} needs an 'export' step {after} for a torch source "
+                            "(ONNX steps such as optimize and quantization run on the exported model)")
+    return torch_steps, onnx_steps
+
+
+def _uses_corpus(torch_steps: Sequence[StepConfig]) -> bool:
+    from hfm_compress.torch_steps import uses_corpus
+
+    return uses_corpus(torch_steps)
+
+
+def _run_torch_steps(teacher: TextTeacher, steps: Sequence[StepConfig], data: TextData, checkpoint_dir: Path,
+                     resume: bool, progress: Progress, total: int) -> tuple[TextTeacher, list[StepReport]]:
+    """The student as a TextTeacher (same I/O, the new model and tokenizer) and the steps' reports."""
+    from hfm_compress.torch_steps import TorchStepRunner
+
+    runner = TorchStepRunner(teacher, data.corpus, data.calibration, checkpoint_dir, resume, progress)
+    result = runner.run(steps, total)
+    return dataclasses.replace(teacher, model=result.model, tokenizer_json=result.tokenizer_json), result.reports
 
 
 class _OnnxStepRunner:
@@ -112,20 +172,22 @@ class _OnnxStepRunner:
         self.tokenizer_json = teacher.tokenizer_json
         self.fp32_onnx_path: Path | None = teacher.onnx_path
 
-    def run(self, recipe: Sequence[StepConfig]) -> tuple[Path, list[StepReport]]:
+    def run(self, recipe: Sequence[StepConfig], first: int = 0, total: int | None = None) -> tuple[Path, list[StepReport]]:
+        """Run the ONNX steps; `first` and `total` number them within the whole recipe for progress."""
         current: Path | None = self.teacher.onnx_path
         reports: list[StepReport] = []
-        for index, step in enumerate(recipe):
-            self.progress(f"step {index + 1}/{len(recipe)}: {step.TYPE}", index, len(recipe))
+        total = total or len(recipe)
+        for number, step in enumerate(recipe, start=first):
+            self.progress(f"step {number + 1}/{total}: {step.TYPE}", number, total)
             started = time.perf_counter()
-            out = self.workdir / f"step{index}-{step.TYPE}.onnx"
+            out = self.workdir / f"step{number}-{step.TYPE}.onnx"
             report = self._run_step(step, current, out)
             report.seconds = time.perf_counter() - started
             reports.append(report)
             current = out
             if step.TYPE in ("export", "optimize"):
                 self.fp32_onnx_path = out
-        self.progress("steps", len(recipe), len(recipe))
+        self.progress("steps", total, total)
         if current is None:
             raise CompressError("the recipe produced no ONNX model; it needs at least an 'export' step")
         return current, reports
@@ -143,22 +205,42 @@ class _OnnxStepRunner:
 
         return quantize(current, out, step, self._quantize_context())
 
-    def _export(self, step: StepConfig, out: Path) -> StepReport:
+    def _export(self, step: StepConfig, out: Path, source: TextTeacher | None = None) -> StepReport:
+        """Export `source` (default: the model this runner compresses) with its own tokenizer."""
         import torch
 
         from hfm_compress.export import export_onnx
 
-        preprocessor = text_preprocessor(self.teacher, self.tokenizer_json)
+        source = source or self.teacher
+        preprocessor = text_preprocessor(source, source.tokenizer_json)
         as_torch = lambda feeds: {k: torch.from_numpy(v) for k, v in feeds.items()}  # noqa: E731
         example = as_torch(preprocessor.encode(self.data.calibration[:2]))
         checks = [as_torch(f) for f in (preprocessor.encode(self.data.calibration[2:5]), preprocessor.encode([self.data.calibration[5]]))]
-        dynamic = {name: {0: "batch", 1: "sequence"} for name in self.teacher.input_names}
-        dynamic[self.teacher.output_name] = {0: "batch"} if self.teacher.task == "classification" else {0: "batch", 1: "sequence"}
-        return export_onnx(export_module(self.teacher), example, [self.teacher.output_name], dynamic, out, step, checks)
+        dynamic = {name: {0: "batch", 1: "sequence"} for name in source.input_names}
+        dynamic[source.output_name] = {0: "batch"} if source.task == "classification" else {0: "batch", 1: "sequence"}
+        return export_onnx(export_module(source), example, [source.output_name], dynamic, out, step, checks)
 
-    def _check_feeds(self) -> list[dict[str, np.ndarray]]:
-        preprocessor = text_preprocessor(self.teacher, self.tokenizer_json)
+    def _check_feeds(self, tokenizer_json: str | None = None) -> list[dict[str, np.ndarray]]:
+        preprocessor = text_preprocessor(self.teacher, tokenizer_json or self.tokenizer_json)
         return [preprocessor.encode(self.data.calibration[:4]), preprocessor.encode([self.data.calibration[4]])]
+
+    def teacher_reference(self, teacher: TextTeacher, recipe: Sequence[StepConfig]) -> Path:
+        """The teacher's own fp32 ONNX (the recipe's export and optimize configs), for the teacher rows of the
+        evaluation when torch steps changed the model that was exported."""
+        from hfm_compress.export import ExportConfig
+        from hfm_compress.optimize import optimize_onnx
+
+        self.progress("teacher fp32 reference: export", 0, 2)
+        export = next((step for step in recipe if step.TYPE == "export"), ExportConfig())
+        path = self.workdir / "teacher-fp32.onnx"
+        self._export(export, path, teacher)
+        optimize = next((step for step in recipe if step.TYPE == "optimize"), None)
+        if optimize is not None:
+            optimized = self.workdir / "teacher-fp32-optimized.onnx"
+            optimize_onnx(path, optimized, optimize, self._check_feeds(teacher.tokenizer_json))
+            path = optimized
+        self.progress("teacher fp32 reference", 2, 2)
+        return path
 
     def _quantize_context(self) -> Any:
         from hfm_compress.quantize.context import QuantizeContext

@@ -1,15 +1,24 @@
-"""Named recipes per device profile, and recipe files (TOML `[[steps]]` tables or a JSON list of step configs)."""
+"""Named recipes per device profile, the `auto` recipe, and recipe files (TOML `[[steps]]` or a JSON list of steps).
+
+`auto` picks its steps from the profile's budgets and the teacher's size (parameter counts of its torch model and the
+word pieces the vocab step would keep on the corpus), and returns one short reason per choice naming the budget that
+drove it; the reasons go into the manifest and the CLI output.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from hfm_compress.configs import StepConfig, config_from_dict
-from hfm_compress.errors import ConfigError
+from hfm_compress.errors import CompressError, ConfigError
 from hfm_runtime.profiles import DeviceProfile
+
+if TYPE_CHECKING:
+    from hfm_compress.sources import TextTeacher
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -37,17 +46,224 @@ NAMED_RECIPES: dict[str, Callable[[DeviceProfile], list[StepConfig]]] = {
     "int8": _int8,
 }
 DEFAULT_RECIPE = "int8"
+AUTO = "auto"
+BYTES_PER_WEIGHT = {"int8": 1.0, "fp32": 4.0}
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """Resolved recipe: display name, steps, and (for `auto`) one reason per choice."""
+
+    name: str
+    steps: list[StepConfig]
+    reasons: tuple[str, ...] = ()
+
+
+def plan_recipe(name_or_file: str | None, profile: DeviceProfile, teacher: "TextTeacher | None" = None,
+                corpus: Sequence[str] = ()) -> Recipe:
+    """A named recipe for `profile`, `auto` (needs the loaded teacher and the corpus), or a recipe file."""
+    name = name_or_file or DEFAULT_RECIPE
+    if name == AUTO:
+        if teacher is None:
+            raise ConfigError("recipe auto is chosen from the teacher's size; expected the loaded teacher "
+                              "(plan_recipe(..., teacher=...))")
+        return auto_recipe(profile, teacher_shape(teacher, corpus))
+    if name in NAMED_RECIPES:
+        return Recipe(name, NAMED_RECIPES[name](profile))
+    path = Path(name)
+    if path.suffix.lower() in (".toml", ".json") or path.exists():
+        return Recipe(path.name, load_recipe_file(path))
+    raise ConfigError(f"unknown recipe {name!r}; expected one of {', '.join([*NAMED_RECIPES, AUTO])} or a "
+                      ".toml/.json recipe file")
 
 
 def resolve_recipe(name_or_file: str | None, profile: DeviceProfile) -> tuple[str, list[StepConfig]]:
     """A named recipe for `profile`, or the steps of a recipe file; returns (display name, steps)."""
-    name = name_or_file or DEFAULT_RECIPE
-    if name in NAMED_RECIPES:
-        return name, NAMED_RECIPES[name](profile)
-    path = Path(name)
-    if path.suffix.lower() in (".toml", ".json") or path.exists():
-        return path.name, load_recipe_file(path)
-    raise ConfigError(f"unknown recipe {name!r}; expected one of {', '.join(NAMED_RECIPES)} or a .toml/.json recipe file")
+    recipe = plan_recipe(name_or_file, profile)
+    return recipe.name, recipe.steps
+
+
+# ---- auto ---------------------------------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class TeacherShape:
+    """What `auto` needs to know about the teacher, counted from its torch model (parameters include biases)."""
+
+    layers: int
+    hidden: int
+    ffn: int  # FFN neurons per layer
+    vocab: int  # word pieces (rows of the word-embedding table)
+    layer_parameters: int  # one encoder layer
+    ffn_parameters: int  # of which the FFN (intermediate and output dense)
+    other_parameters: int  # neither encoder layers nor word embeddings: positions, norms, pooler, head
+    vocab_after_prune: int | None = None  # pieces the vocab step keeps on the corpus; None: it cannot run
+    vocab_note: str = ""  # why vocab_after_prune is None
+
+    def parameters(self, layers: int, ffn_keep: float = 1.0, vocab_rows: int | None = None) -> int:
+        per_layer = self.layer_parameters - round(self.ffn_parameters * (1.0 - ffn_keep))
+        return layers * per_layer + (vocab_rows or self.vocab) * self.hidden + self.other_parameters
+
+    def multiply_adds_per_token(self, layers: int) -> int:
+        """Of the encoder's weight matrices (Q, K, V, output, two FFN): 4 H^2 + 2 H F per layer."""
+        return layers * (4 * self.hidden * self.hidden + 2 * self.hidden * self.ffn)
+
+
+def teacher_shape(teacher: "TextTeacher", corpus: Sequence[str] = ()) -> TeacherShape | None:
+    """The teacher's shape, or None for an ONNX source (no torch model for distill, prune or vocab)."""
+    if teacher.model is None:
+        return None
+    from hfm_compress.prune import count_parameters, encoder_layers
+
+    model = teacher.model
+    layers = encoder_layers(model)
+    first = layers[0]
+    word = model.get_input_embeddings().weight
+    in_layers = sum(count_parameters(layer) for layer in layers)
+    vocab_after, note = _vocab_after_prune(teacher.tokenizer_json, corpus)
+    return TeacherShape(
+        layers=len(layers), hidden=int(word.shape[1]), ffn=int(first.intermediate.dense.out_features),
+        vocab=int(word.shape[0]), layer_parameters=in_layers // len(layers),
+        ffn_parameters=count_parameters(first.intermediate) + count_parameters(first.output.dense),
+        other_parameters=count_parameters(model) - word.numel() - in_layers,
+        vocab_after_prune=vocab_after, vocab_note=note,
+    )
+
+
+def _vocab_after_prune(tokenizer_json: str, corpus: Sequence[str]) -> tuple[int | None, str]:
+    from hfm_compress.vocab import VocabPruneConfig, kept_piece_count
+
+    if not corpus:
+        return None, "no corpus to choose the word pieces from"
+    try:
+        return kept_piece_count(tokenizer_json, list(corpus), VocabPruneConfig()), ""
+    except CompressError as exc:  # e.g. not a WordPiece tokenizer
+        return None, str(exc)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Student:
+    layers: tuple[int, ...] | None  # teacher layers kept; None keeps them all (no distillation)
+    ffn_keep: float = 1.0
+
+    def depth(self, shape: TeacherShape) -> int:
+        return shape.layers if self.layers is None else len(self.layers)
+
+    def describe(self, shape: TeacherShape) -> str:
+        if self.layers is None:
+            return f"all {shape.layers} layers"
+        ffn = f", FFN {shape.ffn} -> {round(shape.ffn * self.ffn_keep)}" if self.ffn_keep < 1.0 else ""
+        return f"{len(self.layers)} of {shape.layers} layers ({', '.join(map(str, self.layers))}){ffn}"
+
+    def step(self) -> StepConfig | None:
+        from hfm_compress.distill import DistillConfig
+
+        if self.layers is None:
+            return None
+        return DistillConfig(layers=self.layers, ffn_keep=self.ffn_keep if self.ffn_keep < 1.0 else None)
+
+
+def auto_recipe(profile: DeviceProfile, shape: TeacherShape | None) -> Recipe:
+    """Steps chosen by the profile's budgets, each with the reason that drove it (see README, Recipes)."""
+    from hfm_compress.vocab import VocabPruneConfig
+
+    quantize, precision, precision_reason = _auto_precision(profile)
+    onnx_steps = _fp32(profile) + quantize
+    if shape is None:
+        return Recipe(AUTO, onnx_steps, ("no distill/prune/vocab: SOURCE is an ONNX file and those steps need the "
+                                         "torch model", precision_reason))
+    candidates = _auto_candidates(profile, shape)
+    rows = shape.vocab_after_prune or shape.vocab
+    sizes = [shape.parameters(c.depth(shape), c.ffn_keep, rows) * BYTES_PER_WEIGHT[precision] / 1e6
+             for c in candidates]
+    chosen = next((i for i, size in enumerate(sizes) if size <= profile.artifact_size_mb), len(candidates) - 1)
+    student = candidates[chosen]
+    reasons = (
+        _student_reason(profile, shape, candidates, sizes, chosen),
+        _vocab_reason(shape),
+        _size_reason(profile, shape, student, sizes[chosen], precision),
+        precision_reason,
+    )
+    vocab = VocabPruneConfig() if _vocab_shrinks(shape) else None
+    torch_steps = [step for step in (student.step(), vocab) if step is not None]
+    return Recipe(AUTO, torch_steps + onnx_steps, reasons)
+
+
+def _auto_precision(profile: DeviceProfile) -> tuple[list[StepConfig], str, str]:
+    from hfm_compress.quantize.selective import SelectiveInt8Config
+
+    allowed = ", ".join(profile.allowed_precisions)
+    if "int8" in profile.allowed_precisions:
+        step = SelectiveInt8Config()
+        return [step], "int8", (
+            f"selective-int8: the profile allows {allowed}; INT8 stores ~1 byte per weight instead of 4 and runs "
+            f"integer kernels on {profile.cpu_class}; nodes stay out of INT8 until mean/min cosine reach "
+            f"{step.fidelity_mean_target}/{step.fidelity_min_target}")
+    if "fp32" in profile.allowed_precisions:
+        return [], "fp32", f"no quantization: the profile allows {allowed} and auto builds INT8 or fp32 only"
+    raise ConfigError(f"recipe auto builds int8 or fp32 artifacts; profile {profile.name} allows only {allowed} "
+                      "(use a recipe file with an int4-weight-only step)")
+
+
+def _auto_candidates(profile: DeviceProfile, shape: TeacherShape) -> list[_Student]:
+    """Students from largest to smallest; the full depth is a candidate only when latency does not bind."""
+    half = _Student(tuple(range(0, shape.layers, 2)))  # every other layer, keeping the bottom one
+    small = _Student((0, shape.layers - 1) if shape.layers > 1 else (0,), ffn_keep=0.5)
+    candidates = ([] if profile.binding == "latency" else [_Student(None)]) + [half, small]
+    kept: list[_Student] = []
+    for candidate in candidates:  # drop a candidate that is not smaller than the one before it
+        if not kept or shape.parameters(candidate.depth(shape), candidate.ffn_keep) < shape.parameters(
+                kept[-1].depth(shape), kept[-1].ffn_keep):
+            kept.append(candidate)
+    return kept
+
+
+def _student_reason(profile: DeviceProfile, shape: TeacherShape, candidates: list[_Student], sizes: list[float],
+                    chosen: int) -> str:
+    student = candidates[chosen]
+    what = ("distill to " if student.layers is not None else "no distillation, ") + student.describe(shape)
+    budget = profile.artifact_size_mb
+    if sizes[chosen] > budget:
+        tried = "; ".join(f"{c.describe(shape)}: {size:.2f} MB" for c, size in zip(candidates, sizes))
+        return f"{what} (the smallest student tried): size budget {budget:g} MB and none fits ({tried})"
+    if chosen > 0:
+        ruled_out = "; ".join(f"{c.describe(shape)}: {size:.2f} MB" for c, size in zip(candidates[:chosen], sizes))
+        return f"{what}: size budget {budget:g} MB rules out larger students ({ruled_out})"
+    if profile.binding == "latency":
+        threads = f"{profile.intra_op_threads} thread{'s' if profile.intra_op_threads > 1 else ''}"
+        before = shape.multiply_adds_per_token(shape.layers) / 1e6
+        after = shape.multiply_adds_per_token(student.depth(shape)) / 1e6
+        return (f"{what}: latency budget {profile.latency_ms:g} ms/{profile.latency_unit} on {threads} binds; "
+                f"encoder work grows with depth ({before:.3g} M -> {after:.3g} M multiply-adds per token)")
+    return f"{what}: the {profile.binding} budget binds and the full depth fits the size budget ({sizes[0]:.2f} MB)"
+
+
+def _vocab_shrinks(shape: TeacherShape) -> bool:
+    return shape.vocab_after_prune is not None and shape.vocab_after_prune < shape.vocab
+
+
+def _vocab_reason(shape: TeacherShape) -> str:
+    if shape.vocab_after_prune is None:
+        return f"no vocab step: {shape.vocab_note}"
+    if not _vocab_shrinks(shape):
+        return f"no vocab step: it would keep all {shape.vocab:,} word pieces on this corpus"
+    before, after = shape.vocab * shape.hidden / 1e6, shape.vocab_after_prune * shape.hidden / 1e6
+    return (f"vocab to {shape.vocab_after_prune:,} of {shape.vocab:,} word pieces (the corpus's, the most frequent, "
+            f"single characters): size and memory budgets; word embeddings {before:.2f} M -> {after:.2f} M weights, "
+            "no latency cost")
+
+
+def _size_reason(profile: DeviceProfile, shape: TeacherShape, student: _Student, size_mb: float,
+                 precision: str) -> str:
+    rows = shape.vocab_after_prune or shape.vocab
+    weights = shape.parameters(student.depth(shape), student.ffn_keep, rows) / 1e6
+    estimate = (f"size budget {profile.artifact_size_mb:g} MB: {student.describe(shape)} with {rows:,} word pieces "
+                f"is estimated at {size_mb:.2f} MB ({weights:.2f} M weights x {BYTES_PER_WEIGHT[precision]:g} byte "
+                f"at {precision})")
+    if size_mb <= profile.artifact_size_mb:
+        return estimate + ", within budget"
+    return (estimate + ": over budget even for the smallest student tried; a BERT-family encoder of hidden size "
+            f"{shape.hidden} cannot fit this profile (hfm_runtime.load() will refuse the artifact), it needs a "
+            "smaller architecture")
 
 
 def load_recipe_file(path: Path) -> list[StepConfig]:
@@ -67,6 +283,9 @@ def load_recipe_file(path: Path) -> list[StepConfig]:
 
 def _import_step_modules() -> None:
     """Step configs register themselves on import; load every step module so any type can be named."""
+    import hfm_compress.distill  # noqa: F401
     import hfm_compress.export  # noqa: F401
     import hfm_compress.optimize  # noqa: F401
+    import hfm_compress.prune  # noqa: F401
     import hfm_compress.quantize  # noqa: F401
+    import hfm_compress.vocab  # noqa: F401

@@ -101,6 +101,13 @@ def prune_vocabulary(model: "torch.nn.Module", tokenizer_json: str, corpus: list
                                 seconds=time.perf_counter() - started)
 
 
+def kept_piece_count(tokenizer_json: str, corpus: list[str], config: VocabPruneConfig) -> int:
+    """How many pieces `prune_vocabulary` would keep on `corpus` (its embedding rows), without touching a model."""
+    spec = _parse(tokenizer_json)
+    counts = _count_pieces(_plain_tokenizer(tokenizer_json), corpus)
+    return len(set().union(*_kept_ids(spec, counts, config).values()))
+
+
 def _parse(tokenizer_json: str) -> dict[str, Any]:
     try:
         spec = json.loads(tokenizer_json)

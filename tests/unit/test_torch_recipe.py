@@ -1,0 +1,198 @@
+"""Torch steps (distill, prune, vocab) as recipe steps of the pipeline, the `auto` recipe, and the CLI's --corpus."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+torch = pytest.importorskip("torch")
+onnx = pytest.importorskip("onnx")
+
+import hfm_runtime  # noqa: E402
+from hfm_compress.cli import app  # noqa: E402
+from hfm_compress.cli.compress_cmd import run_compress  # noqa: E402
+from hfm_compress.errors import CompressError, ConfigError  # noqa: E402
+from hfm_compress.pipeline import checkpoint_folder, compress_text_model  # noqa: E402
+from hfm_compress.prune import count_parameters  # noqa: E402
+from hfm_compress.recipes import TeacherShape, auto_recipe, load_recipe_file, plan_recipe  # noqa: E402
+from hfm_compress.sources import load_teacher  # noqa: E402
+from hfm_compress.textdata import load_text_data  # noqa: E402
+from hfm_compress.torch_steps import TorchStepRunner  # noqa: E402
+from hfm_runtime.artifact import read_artifact  # noqa: E402
+from hfm_runtime.profiles import load_profile  # noqa: E402
+
+runner = CliRunner()
+CORPUS_WORDS = ("patient reports chest pain fever cough headache nausea the a and with no history left right arm mild "
+                "severe acute blood pressure heart rate normal days").split()
+
+TORCH_RECIPE = """
+[[steps]]
+type = "distill"
+layers = [0]
+epochs = 1
+batch_size = 8
+[[steps]]
+type = "prune"
+heads_keep = 2
+ffn_keep = 40
+importance = "activation"
+max_batches = 2
+[[steps]]
+type = "vocab"
+keep_top = 0
+[[steps]]
+type = "export"
+[[steps]]
+type = "optimize"
+[[steps]]
+type = "dynamic-int8"
+"""
+
+
+def write_corpus(path: Path, n: int = 36, seed: int = 0) -> Path:
+    rng = random.Random(seed)
+    path.write_text("\n".join(" ".join(rng.choice(CORPUS_WORDS) for _ in range(rng.randint(3, 9))) for _ in range(n)))
+    return path
+
+
+def write_recipe(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def weight_dims(model_bytes: bytes) -> list[tuple[int, ...]]:
+    graph = onnx.load_from_string(model_bytes).graph
+    return [tuple(t.dims) for t in graph.initializer if len(t.dims) == 2]
+
+
+def test_distill_prune_vocab_recipe_shrinks_the_artifact(tiny_bert_folder: Path, tmp_path: Path) -> None:
+    corpus = write_corpus(tmp_path / "corpus.txt")
+    teacher = load_teacher(str(tiny_bert_folder))
+    snapshot = {k: v.clone() for k, v in teacher.model.state_dict().items()}
+    teacher_vocab = teacher.model.get_input_embeddings().num_embeddings
+    data = load_text_data(None, None, corpus)
+    steps = load_recipe_file(write_recipe(tmp_path / "small.toml", TORCH_RECIPE))
+    out = tmp_path / "student.hfm"
+    result = compress_text_model(teacher, steps, load_profile("clinic-cpu"), out, data, recipe_name="small.toml")
+    fp32 = run_compress(str(tiny_bert_folder), "clinic-cpu", tmp_path / "fp32.hfm", "fp32", "embedding", None, None,
+                        show_progress=False)
+
+    # The teacher is the fidelity reference: untouched.
+    assert teacher.model.get_input_embeddings().num_embeddings == teacher_vocab
+    assert all(torch.equal(v, teacher.model.state_dict()[k]) for k, v in snapshot.items())
+
+    manifest = result.manifest
+    assert [s["step"] for s in manifest["steps"]] == ["distill", "prune", "vocab", "export", "optimize", "dynamic-int8"]
+    distilled, pruned, vocab = (s["details"] for s in manifest["steps"][:3])
+    assert distilled["student"]["layers"] == 1 and distilled["corpus"]["count"] == 36
+    assert pruned["after"]["ffn_per_layer"] == [40] and pruned["after"]["heads_per_layer"] == [2]
+    assert vocab["vocab_before"] == teacher_vocab and vocab["vocab_after"] < teacher_vocab
+    assert manifest["corpus"]["count"] == 36 and manifest["corpus"]["source"] == str(corpus)
+    assert manifest["model"]["parameters"] < fp32.manifest["model"]["parameters"]
+    assert (checkpoint_folder(out) / "step1-distill" / "distill-checkpoint.pt").is_file()
+
+    members = read_artifact(result.path).members
+    ffn_before = [d for d in weight_dims(read_artifact(fp32.path).members["model.onnx"]) if 64 in d]
+    ffn_after = [d for d in weight_dims(members["model.onnx"]) if 40 in d]
+    assert len(ffn_before) == 4 and len(ffn_after) == 2  # one layer instead of two, FFN 64 -> 40
+    assert not [d for d in weight_dims(members["model.onnx"]) if 64 in d]
+    assert (teacher_vocab, 32) in weight_dims(read_artifact(fp32.path).members["model.onnx"])
+    assert (teacher_vocab, 32) not in weight_dims(members["model.onnx"])
+    assert (vocab["vocab_after"], 32) in weight_dims(members["model.onnx"])  # word embeddings cut to the kept pieces
+    assert len(json.loads(members["tokenizer.json"])["model"]["vocab"]) == vocab["vocab_after"]
+
+    model = hfm_runtime.load(result.path, profile="clinic-cpu")
+    assert model.run(["patient reports chest pain"]).shape == (1, 32)
+    assert -1.0 <= manifest["evaluation"]["fidelity"]["cosine_mean"] <= 1.0
+    assert manifest["evaluation"]["latency_batch1"]["teacher_onnx_fp32_ms"] > 0  # the teacher's own export
+
+
+def test_resumed_distillation_continues_from_its_checkpoint(tiny_bert_folder: Path, tmp_path: Path) -> None:
+    from hfm_compress.distill import DistillConfig
+
+    teacher = load_teacher(str(tiny_bert_folder))
+    corpus = write_corpus(tmp_path / "corpus.txt", n=16).read_text().splitlines()
+    step = DistillConfig(layers=(0,), epochs=1, batch_size=8)
+    first = TorchStepRunner(teacher, corpus, corpus, tmp_path / "ckpt").run([step])
+    again = TorchStepRunner(teacher, corpus, corpus, tmp_path / "ckpt", resume=True).run([step])
+    assert first.reports[0].details["resumed_from_step"] is None
+    assert again.reports[0].details["resumed_from_step"] == 2  # both steps already done: nothing retrained
+    for a, b in zip(first.model.state_dict().values(), again.model.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ('[[steps]]\ntype = "vocab"\n[[steps]]\ntype = "distill"\n[[steps]]\ntype = "export"\n',
+     r"'vocab' \(step 1\) comes before 'distill' \(step 2\).*put 'vocab' after 'distill'"),
+    ('[[steps]]\ntype = "export"\n[[steps]]\ntype = "prune"\n',
+     r"step 2 'prune' comes after 'export'.*must all come before 'export'"),
+    ('[[steps]]\ntype = "distill"\n[[steps]]\ntype = "optimize"\n',
+     r"needs an 'export' step after its torch steps"),
+])
+def test_misordered_torch_steps_are_rejected(tiny_bert_folder: Path, tmp_path: Path, text: str, message: str) -> None:
+    recipe = write_recipe(tmp_path / "bad.toml", text)
+    with pytest.raises(CompressError, match=message):
+        run_compress(str(tiny_bert_folder), "clinic-cpu", tmp_path / "x.hfm", str(recipe), "embedding", None, None,
+                     show_progress=False)
+    assert not (tmp_path / "x.hfm").exists()
+
+
+def minilm_shape(vocab_after: int | None = 5000) -> TeacherShape:
+    """all-MiniLM-L6-v2's parameter counts (hidden 384, FFN 1536, 6 layers, 30,522 pieces, 512 positions)."""
+    hidden, ffn = 384, 1536
+    ffn_parameters = 2 * hidden * ffn + ffn + hidden
+    layer = 4 * (hidden * hidden + hidden) + ffn_parameters + 4 * hidden
+    other = 512 * hidden + 2 * hidden + 2 * hidden + hidden * hidden + hidden
+    return TeacherShape(layers=6, hidden=hidden, ffn=ffn, vocab=30522, layer_parameters=layer,
+                        ffn_parameters=ffn_parameters, other_parameters=other, vocab_after_prune=vocab_after)
+
+
+def test_auto_recipe_follows_the_profile_budgets() -> None:
+    clinic = auto_recipe(load_profile("clinic-cpu"), minilm_shape())
+    assert [s.TYPE for s in clinic.steps] == ["distill", "vocab", "export", "optimize", "selective-int8"]
+    assert clinic.steps[0].layers == (0, 2, 4) and clinic.steps[0].ffn_keep is None
+    assert "3 of 6 layers" in clinic.reasons[0] and "latency budget 10 ms/text on 4 threads" in clinic.reasons[0]
+    assert "within budget" in clinic.reasons[2]
+
+    wearable = auto_recipe(load_profile("wearable"), minilm_shape())
+    assert [s.TYPE for s in wearable.steps] == ["distill", "vocab", "export", "optimize", "selective-int8"]
+    assert wearable.steps[0].layers == (0, 5) and wearable.steps[0].ffn_keep == 0.5
+    assert "size budget 0.25 MB" in wearable.reasons[0] and "none fits" in wearable.reasons[0]
+    assert "cannot fit this profile" in wearable.reasons[2]
+    assert clinic.steps != wearable.steps
+
+    no_vocab = auto_recipe(load_profile("clinic-cpu"), minilm_shape(vocab_after=None))
+    assert "vocab" not in [s.TYPE for s in no_vocab.steps] and no_vocab.reasons[1].startswith("no vocab step")
+    onnx_source = auto_recipe(load_profile("clinic-cpu"), None)
+    assert [s.TYPE for s in onnx_source.steps] == ["export", "optimize", "selective-int8"]
+
+
+def test_auto_recipe_counts_the_loaded_teacher(tiny_bert_folder: Path, tmp_path: Path) -> None:
+    from hfm_compress.recipes import teacher_shape
+
+    teacher = load_teacher(str(tiny_bert_folder))
+    corpus = write_corpus(tmp_path / "corpus.txt").read_text().splitlines()
+    shape = teacher_shape(teacher, corpus)
+    assert shape.parameters(shape.layers) == count_parameters(teacher.model)
+    assert shape.vocab_after_prune == shape.vocab  # keep_top=3000 keeps every piece of a tiny vocabulary
+    plan = plan_recipe("auto", load_profile("clinic-cpu"), teacher, corpus)
+    assert plan.name == "auto" and plan.steps[0].TYPE == "distill" and len(plan.reasons) == 4
+    assert "vocab" not in [s.TYPE for s in plan.steps]
+    with pytest.raises(ConfigError, match="auto is chosen from the teacher's size"):
+        plan_recipe("auto", load_profile("clinic-cpu"))
+
+
+def test_cli_corpus_errors_are_one_line(tiny_bert_folder: Path, tmp_path: Path) -> None:
+    base = ["compress", str(tiny_bert_folder), "--profile", "clinic-cpu", "--out", str(tmp_path / "a.hfm")]
+    missing = runner.invoke(app, base + ["--corpus", str(tmp_path / "nope.txt")])
+    assert missing.exit_code == 2
+    assert "--corpus file" in missing.stderr and "does not exist" in missing.stderr
+    assert len(missing.stderr.strip().splitlines()) == 1
+    (tmp_path / "empty.txt").write_text("\n  \n")
+    empty = runner.invoke(app, base + ["--corpus", str(tmp_path / "empty.txt")])
+    assert empty.exit_code == 2 and "has no texts" in empty.stderr
+    assert len(empty.stderr.strip().splitlines()) == 1
