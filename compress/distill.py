@@ -55,9 +55,9 @@ class DistillConfig(StepConfig):
 
     TYPE = "distill"
 
-    # Teacher layers the student starts from (and is paired with for the hidden/attention terms). Every other layer
-    # of MiniLM-L6 keeps the bottom layer (which the embeddings depend on) and spreads the rest evenly; None keeps all.
-    layers: tuple[int, ...] | None = (0, 2, 4)
+    # Teacher layers the student starts from; None keeps all. The hidden/attention terms pair student layer i with
+    # teacher layer (i + 1) * n_teacher / n_student - 1 whatever the initialisation (see _layer_pairs).
+    layers: tuple[int, ...] | None = (0, 2, 5)
     # Heads / FFN neurons per layer in the student at the start (count or fraction; see the prune step).
     # 1.0 / None keep the teacher's: cut these only with enough training to recover.
     heads_keep: int | float = 1.0
@@ -250,16 +250,13 @@ def _layer_pairs(teacher: "torch.nn.Module", student: "torch.nn.Module",
                  config: DistillConfig) -> list[tuple[int, int]]:
     """(student layer, teacher layer) pairs for the per-layer terms."""
     n_student, n_teacher = len(encoder_layers(student)), len(encoder_layers(teacher))
-    if config.layers is not None and len(config.layers) == n_student:
-        if max(config.layers) >= n_teacher:
-            raise ConfigError(f"distill.layers = {list(config.layers)} but the teacher has layers 0..{n_teacher - 1}")
-        return list(enumerate(config.layers))
-    if n_student == n_teacher:
-        return [(i, i) for i in range(n_student)]
-    if config.hidden_weight > 0 or config.attention_weight > 0:
-        raise ConfigError(f"the student has {n_student} layers and the teacher {n_teacher}; set distill.layers to the "
-                          f"{n_student} teacher layers they pair with, or turn off hidden_weight/attention_weight")
-    return []
+    if config.layers is not None and max(config.layers) >= n_teacher:
+        raise ConfigError(f"distill.layers = {list(config.layers)} but the teacher has layers 0..{n_teacher - 1}")
+    if n_student > n_teacher:
+        raise ConfigError(f"the student has {n_student} layers, more than the teacher's {n_teacher}")
+    # Student layer i does the work of teacher layers up to (i + 1) * n_teacher / n_student, whichever teacher layers
+    # it was initialised from: its last layer must land where the teacher's output is (TinyBERT's uniform mapping).
+    return [(i, (i + 1) * n_teacher // n_student - 1) for i in range(n_student)]
 
 
 def _set_trainable(student: "torch.nn.Module", config: DistillConfig) -> None:

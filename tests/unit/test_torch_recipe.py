@@ -154,7 +154,7 @@ def minilm_shape(vocab_after: int | None = 5000) -> TeacherShape:
 def test_auto_recipe_follows_the_profile_budgets() -> None:
     clinic = auto_recipe(load_profile("clinic-cpu"), minilm_shape())
     assert [s.TYPE for s in clinic.steps] == ["distill", "vocab", "export", "optimize", "selective-int8"]
-    assert clinic.steps[0].layers == (0, 2, 4) and clinic.steps[0].ffn_keep is None
+    assert clinic.steps[0].layers == (0, 2, 5) and clinic.steps[0].ffn_keep is None
     assert "3 of 6 layers" in clinic.reasons[0] and "latency budget 10 ms/text on 4 threads" in clinic.reasons[0]
     assert "within budget" in clinic.reasons[2]
 
