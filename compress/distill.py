@@ -62,12 +62,14 @@ class DistillConfig(StepConfig):
     # 1.0 / None keep the teacher's: cut these only with enough training to recover.
     heads_keep: int | float = 1.0
     ffn_keep: int | float | None = None
-    # Passes over the corpus. 10 passes over ~4,000 clinical lines fit the 20-minute budget on 2 CPU cores.
-    epochs: int = 10
+    # Passes over the corpus. MiniLM-L6 -> 3 layers on the 4,870-line clinical corpus (held-out mean cosine, before
+    # INT8): 4 passes 0.942, 20 passes 0.958 in 12.3 minutes on 2 CPU cores, inside the 20-minute budget.
+    epochs: int = 20
     # 32 sentences per step: big enough for the in-batch relation term, small enough for ~0.5 s steps on a CPU.
     batch_size: int = 32
-    # AdamW peak learning rate after warmup; 1e-4 moves a pretrained encoder without wrecking it.
-    lr: float = 1e-4
+    # AdamW peak learning rate after warmup. A 3-layer student made of teacher layers must relearn how they connect:
+    # after 4 passes 3e-4 reached 0.939 held-out cosine on MiniLM-L6, 1e-4 only 0.922.
+    lr: float = 3e-4
     # Fraction of steps with linearly rising learning rate; then it decays linearly to 0.
     warmup: float = 0.1
     # Tokens per text; clinical sentences rarely reach it, and attention cost grows with its square.
@@ -80,9 +82,10 @@ class DistillConfig(StepConfig):
     # ... and MSE between the in-batch cosine-similarity matrices of student and teacher, which is what
     # nearest-neighbour agreement depends on.
     relation_weight: float = 1.0
-    # Optional per-layer terms: MSE of hidden states and KL of attention maps against the paired teacher layers.
-    # They need a teacher forward pass per step (pooled targets alone are computed once), so they are off by default.
-    hidden_weight: float = 0.0
+    # Per-layer terms: MSE of hidden states and KL of attention maps against the teacher layers paired by depth. The
+    # hidden term gives a target per token rather than per sentence (MiniLM-L6, 4 passes: 0.942 vs 0.939 cosine) at
+    # the cost of a teacher forward pass per step (+40% time); attention maps stay off.
+    hidden_weight: float = 1.0
     attention_weight: float = 0.0
     # Classifiers: temperature of the soft targets (2 shows the student the teacher's runner-up classes) ...
     temperature: float = 2.0
