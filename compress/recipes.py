@@ -196,7 +196,7 @@ def _auto_precision(profile: DeviceProfile) -> tuple[list[StepConfig], str, str]
         step = SelectiveInt8Config()
         return [step], "int8", (
             f"selective-int8: the profile allows {allowed}; INT8 stores ~1 byte per weight instead of 4 and runs "
-            f"integer kernels on {profile.cpu_class}; nodes stay out of INT8 until mean/min cosine reach "
+            f"integer kernels on {profile.cpu_class}; nodes stay out of INT8 until mean/min cosine to the fp32 model reach "
             f"{step.fidelity_mean_target}/{step.fidelity_min_target}")
     if "fp32" in profile.allowed_precisions:
         return [], "fp32", f"no quantization: the profile allows {allowed} and auto builds INT8 or fp32 only"
