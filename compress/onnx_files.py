@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Iterator, Mapping, Sequence
 import numpy as np
 
 from hfm_compress.errors import FidelityError
+from hfm_runtime.artifact import default_file_mode
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -33,6 +34,8 @@ def atomic_output(path: Path) -> Iterator[Path]:
     temp = Path(name)
     try:
         yield temp
+        if temp.exists():
+            os.chmod(temp, default_file_mode())  # mkstemp makes 0600
         os.replace(temp, path)
     finally:
         temp.unlink(missing_ok=True)

@@ -134,11 +134,19 @@ def write_artifact(path: str | Path, manifest: Mapping[str, Any], members: Mappi
                     archive.writestr(name, data)
             raw.flush()
             os.fsync(raw.fileno())
+        os.chmod(temp_name, default_file_mode())  # mkstemp makes 0600; an artifact is shared like any file
         os.replace(temp_name, path)
     except BaseException:
         Path(temp_name).unlink(missing_ok=True)
         raise
     return path
+
+
+def default_file_mode() -> int:
+    """0666 minus the process umask: the mode `open()` would have given the file."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def manifest_of(path: str | Path) -> dict[str, Any]:

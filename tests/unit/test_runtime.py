@@ -140,3 +140,13 @@ def test_settings_cap_threads_to_this_machine() -> None:
     from hfm_runtime.session import available_cores
 
     assert settings.intra_op_threads == min(4, available_cores())
+
+
+def test_written_artifact_gets_the_usual_file_mode_and_no_temp_file(tmp_path: Path) -> None:
+    import os
+
+    path = write_artifact(tmp_path / "a.hfm", {"name": "x"}, {"model.onnx": b"\x00"})
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
+    assert [p.name for p in tmp_path.iterdir()] == ["a.hfm"]
