@@ -105,7 +105,7 @@ def main() -> None:
     reference = teacher_outputs(teacher, texts)
     batches = [texts[i : i + BATCH] for i in range(0, len(texts) - BATCH + 1, BATCH)]
     runners = {name: run for name, (run, _) in contenders.items()}
-    # Contenders are timed in turn on each input (interleaved), so background load hits all of them alike.
+    # Contenders take turns on blocks of inputs (interleaved), so background load hits all of them alike.
     batch1 = interleaved_latency_ms({n: (lambda t, run=run: run([t])) for n, run in runners.items()}, texts, args.passes)
     batch32 = interleaved_latency_ms(runners, batches, args.passes)
     results: dict[str, dict[str, Any]] = {}
