@@ -59,7 +59,7 @@ def interleaved_latency_ms(runners: Mapping[str, Callable[[Any], Any]], items: S
     blocks, not single items, and each turn starts with one untimed call: thread pools (ORT's and torch's) keep
     spinning for a while after their last call, and with per-item turns one contender's spinning threads would
     steal cores from the next (demo, 2 threads on 2 cores: INT8 MiniLM 0.91x ORT fp32 with per-item turns, 0.68x
-    with block turns; at 1 thread there are no pool threads and both give the same picture).
+    with block turns; at 1 thread, as in the benchmarks, neither runtime starts pool threads).
     """
     for item in items[:3]:
         for run in runners.values():
