@@ -2,7 +2,7 @@
 
 Each variant is built by `hfm-compress compress default --profile clinic-cpu` with its recipe (distillation on the
 bundled clinical corpus), then all are measured in one run on the same held-out texts and thread count: size,
-batch-1 latency at real sentence lengths (contenders timed in turn on each text), fidelity to the PyTorch teacher.
+batch-1 latency at real sentence lengths (contenders taking turns on blocks of texts), fidelity to the PyTorch teacher.
 Writes benchmarks/out/distill.json and benchmarks/out/distill.png (fidelity against size and against latency).
 
 Usage: python benchmarks/bench_distill.py [--threads 1] [--reuse]   (--reuse: keep artifacts built by a former run)
@@ -28,12 +28,13 @@ TWO_LAYERS = {"steps": [
 ]}
 
 
-def build(name: str, recipe: str, folder: Path, reuse: bool) -> tuple[Path, float]:
+def build(name: str, recipe: str, folder: Path, reuse: bool) -> tuple[Path, float | None]:
+    """The artifact and its build seconds (None when an earlier run's artifact is reused)."""
     from hfm_compress.cli.compress_cmd import run_compress
 
     out = folder / f"{name}.hfm"
     if reuse and out.exists():
-        return out, float("nan")
+        return out, None
     started = time.perf_counter()
     run_compress("default", "clinic-cpu", out, recipe, "embedding", None, None, show_progress=True)
     return out, time.perf_counter() - started
@@ -104,7 +105,7 @@ def main() -> None:
         results[name] = {
             "size_mb": round(sizes[name] / 1e6, 2),
             "batch1_p50_ms": round(latency[name], 3),
-            "build_s": None if seconds is None or seconds != seconds else round(seconds, 1),
+            "build_s": None if seconds is None else round(seconds, 1),
             **{k: round(v, 4) for k, v in embedding_fidelity(reference, outputs).items()},
         }
     base = results["teacher, ONNX Runtime fp32"]

@@ -1,7 +1,7 @@
 """Text benchmark: PyTorch fp32, ONNX Runtime fp32, the peer default INT8 and our int8 artifact, side by side.
 
 Same held-out clinical texts, same thread count, one run. Latency is the median over the texts at batch 1 (real
-sentence lengths, no padding) and the median per batch of 32, the contenders timed in turn on each input;
+sentence lengths, no padding) and the median per batch of 32, the contenders taking turns on blocks of inputs;
 fidelity is against the PyTorch fp32 teacher.
 
 Usage: python benchmarks/bench_text.py [--threads 1] [--artifact PATH.hfm] [--recipe int8] [--profile clinic-cpu]

@@ -86,6 +86,8 @@ def compress_text_model(
     `recipe_reasons` (from the `auto` recipe) go into the manifest. Distillation checkpoints are written to
     `checkpoint_dir` (default: `checkpoint_folder(out_path)`); `resume` continues from them.
     """
+    from hfm_compress.torch_steps import uses_corpus
+
     torch_steps, onnx_steps = _split(recipe, teacher, recipe_name)
     recipe = torch_steps + onnx_steps  # what actually runs (an ONNX source skips 'export')
     with tempfile.TemporaryDirectory(prefix="hfm-compress-") as work:
@@ -105,7 +107,7 @@ def compress_text_model(
         reference_onnx = runner.teacher_reference(teacher, onnx_steps) if torch_steps else runner.fp32_onnx_path
         manifest = _manifest(teacher, recipe, reports, profile, data, recipe_name, model_path)
         manifest["recipe_reasons"] = list(recipe_reasons)
-        if _uses_corpus(torch_steps):
+        if uses_corpus(torch_steps):
             manifest["corpus"] = {**fingerprint(data.corpus), "source": data.corpus_source}
         draft = pack_artifact(
             workdir / "draft.hfm",
@@ -143,12 +145,6 @@ def _split(recipe: Sequence[StepConfig], teacher: TextTeacher,
         raise CompressError(f"recipe {recipe_name} needs an 'export' step {after} for a torch source "
                             "(ONNX steps such as optimize and quantization run on the exported model)")
     return torch_steps, onnx_steps
-
-
-def _uses_corpus(torch_steps: Sequence[StepConfig]) -> bool:
-    from hfm_compress.torch_steps import uses_corpus
-
-    return uses_corpus(torch_steps)
 
 
 def _run_torch_steps(teacher: TextTeacher, steps: Sequence[StepConfig], data: TextData, checkpoint_dir: Path,

@@ -161,17 +161,22 @@ class _CandidateBuilder:
         else:
             self.format = dynamic.resolve_format(self.base, ctx.cpu_class)
         self.float_source = model_in
+        self._prepared: dict[Path, tuple[Path, Any]] = {}  # float source -> (model_in, static calibration or None)
         self._use_source(model_in, "typed.onnx")
         self.weight_nodes = _weight_nodes(self.model_in, config.candidate_op_types, config.nodes_to_exclude)
 
     def _use_source(self, model: Path, typed_name: str) -> None:
-        """Make `model` the float model candidates are built from (static bases calibrate it)."""
-        if isinstance(self.base, static.StaticInt8Config):
-            self.model_in = static.with_shapes(model, self.folder / typed_name)
-            self.calibration = static.calibrate(self.model_in, self.base, self.ctx.calibration_feeds, self.ctx.progress)
+        """Make `model` the float model candidates are built from (static bases calibrate it, once per source)."""
+        if model not in self._prepared:
+            calibration = None
+            model_in = model
+            if isinstance(self.base, static.StaticInt8Config):
+                model_in = static.with_shapes(model, self.folder / typed_name)
+                calibration = static.calibrate(model_in, self.base, self.ctx.calibration_feeds, self.ctx.progress)
+            self._prepared[model] = (model_in, calibration)
+        self.model_in, self.calibration = self._prepared[model]
+        if self.calibration is not None:
             self.extra_details.update(self.calibration.details())
-        else:
-            self.model_in = model
 
     def choose_smoothing(self) -> "_Candidate":
         """Score the all-INT8 model at each smoothing strength; keep the best as the source; return its candidate."""
@@ -190,12 +195,10 @@ class _CandidateBuilder:
             tried[alpha] = self.score(())
         self.ctx.progress("smoothing: strengths", len(alphas), len(alphas))
         best = min(tried, key=lambda a: (_shortfall(tried[a].fidelity, self.config), -tried[a].fidelity.mean))
-        self._use_source(self.folder / f"smoothed-{best}.onnx" if best else original, f"typed-{best}-final.onnx")
+        self._use_source(self.folder / f"smoothed-{best}.onnx" if best else original, f"typed-{best}.onnx")
         self.extra_details["smoothing"] = {"alpha": best, "tried": {str(a): c.fidelity.to_dict() for a, c in tried.items()},
                                            "activation_inputs_measured": len(ranges)}
         return tried[best]
-
-        self.weight_nodes = _weight_nodes(self.model_in, config.candidate_op_types, config.nodes_to_exclude)
 
     @property
     def candidates(self) -> list[str]:

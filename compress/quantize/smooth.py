@@ -15,6 +15,7 @@ is written here. Measured on MiniLM-L6, dynamic INT8 per-channel, 302 held-out t
 
 from __future__ import annotations
 
+import collections
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -76,11 +77,12 @@ def write_smoothed(model_in: Path, model_out: Path, ranges: dict[str, np.ndarray
     model = onnx.load(str(model_in))
     initializers = {i.name: i for i in model.graph.initializer}
     targets = [n for n in smoothable_nodes(model) if n.input[0] in ranges]
+    # A weight shared by two nodes would be scaled twice; exporters do not share MatMul weights, but check.
+    shared = [name for name, uses in collections.Counter(n.input[1] for n in targets).items() if uses > 1]
+    if shared:
+        raise CompressError(f"smooth: weight {shared[0]} is shared by several nodes; cannot smooth it")
     smoothing_muls: dict[str, Any] = {}
     for node in targets:
-        # A weight shared by two nodes would be scaled twice; exporters do not share MatMul weights, but check.
-        if sum(n.input[1] == node.input[1] for n in targets) > 1:
-            raise CompressError(f"smooth: weight {node.input[1]} is shared by several nodes; cannot smooth it")
         weight_init = initializers[node.input[1]]
         weight = numpy_helper.to_array(weight_init)
         scale = smoothing_scale(ranges[node.input[0]], np.abs(weight).max(axis=1), alpha)
