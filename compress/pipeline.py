@@ -114,7 +114,7 @@ def compress_text_model(
             model_bytes=model_path.read_bytes(),
             manifest=manifest,
             members={"tokenizer.json": runner.tokenizer_json.encode("utf-8")},
-            golden_texts=GOLDEN_TEXTS,
+            golden_inputs=GOLDEN_TEXTS,
             profile=profile,
         )
         evaluation = evaluate.evaluate_text_artifact(

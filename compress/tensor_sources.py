@@ -3,7 +3,7 @@ models (windows in, rhythm logits out).
 
 Three kinds of SOURCE resolve here (text encoders stay in `sources.py`):
 - a module folder: `hfm_module.json` + `model.pt`, which names a factory, its keyword arguments, the task, the
-  labels and the preprocessing spec. The teacher training scripts write these, and `save_module_folder` is public so
+  labels, the preprocessing spec and optionally `default_data` (the DATA it was trained on, e.g. `synth:ecg`). The teacher training scripts write these, and `save_module_folder` is public so
   users can wrap their own PyTorch model the same way;
 - `package.module:factory`: a plain PyTorch module built by calling the factory; its spec comes from the module's
   `hfm_spec` attribute (task, labels, preprocessing) or from `--input-spec FILE.json`;
@@ -51,6 +51,7 @@ class TensorTeacher:
     folder: Path | None = None
     factory: str | None = None  # "package.module:function" that rebuilds the architecture (module sources)
     factory_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
+    default_data: str | None = None  # DATA the model was trained on (e.g. synth:ecg): the CLI's default data
 
     input_name = INPUT_NAME
     output_name = OUTPUT_NAME
@@ -178,7 +179,7 @@ def _teacher_from_spec(model: Any, spec: Mapping[str, Any], *, name: str, sha256
     _check_preprocessing(name, task, preprocessing)
     return TensorTeacher(name=name, task=task, model=model, labels=list(labels), preprocessing=preprocessing,
                          sha256=sha256, model_type=type(model).__name__, folder=folder, factory=factory,
-                         factory_kwargs=kwargs)
+                         factory_kwargs=kwargs, default_data=spec.get("default_data"))
 
 
 def _check_preprocessing(name: str, task: str, spec: dict[str, Any]) -> None:

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from hfm_runtime import memory
+from hfm_runtime import golden, memory
 from hfm_runtime.budgets import BudgetCheck, check_latency, check_memory, check_precision, check_size
 from hfm_runtime.model import load
 from hfm_runtime.profiles import DeviceProfile, load_profile
@@ -57,7 +57,7 @@ def percentile(values: Sequence[float], q: float) -> float:
 def bench(
     path: str | Path,
     profile: str | Path | DeviceProfile,
-    inputs: Sequence[str] | None = None,
+    inputs: Sequence[Any] | None = None,
     runs: int = DEFAULT_RUNS,
     warmup: int = DEFAULT_WARMUP,
     batch_size: int = 1,
@@ -70,7 +70,7 @@ def bench(
     started = time.perf_counter()
     model = load(path, device)
     load_ms = (time.perf_counter() - started) * 1000
-    texts = list(inputs) if inputs else list(model.manifest["golden"]["texts"])
+    texts = list(inputs) if inputs else golden.golden_inputs(model)
     batches = itertools.cycle([texts[i : i + batch_size] for i in range(0, len(texts), batch_size)])
     for _ in range(warmup):
         model.run(next(batches), batch_size=batch_size)

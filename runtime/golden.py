@@ -28,28 +28,43 @@ class GoldenRecord:
     npz: dict[str, np.ndarray]
 
 
-def record(model: "Model", reference: "Model", texts: Sequence[str]) -> GoldenRecord:
-    """Outputs under the target profile, and a tolerance from their drift against a 1-thread unoptimised session."""
-    outputs = model.run(list(texts))
-    drift = float(np.max(np.abs(outputs - reference.run(list(texts)))))
+def record(model: "Model", reference: "Model", inputs: Sequence[Any]) -> GoldenRecord:
+    """Outputs under the target profile, and a tolerance from their drift against a 1-thread unoptimised session.
+
+    `inputs` are texts (kept in the manifest, readable) or raw arrays (frames, signal windows: kept in the npz as
+    `inputs`, so the self-test runs the device's preprocessing too).
+    """
+    inputs = list(inputs)
+    outputs = model.run(inputs)
+    drift = float(np.max(np.abs(outputs - reference.run(inputs))))
     atol = max(ATOL_FLOOR, DRIFT_MARGIN * drift)
-    entry = {
-        "file": GOLDEN_MEMBER,
-        "texts": list(texts),
-        "atol": atol,
-        "reference_drift": drift,
-        "recorded_with": dataclasses.asdict(model.settings),
-    }
-    return GoldenRecord(manifest_entry=entry, npz={"outputs": outputs})
+    entry: dict[str, Any] = {"file": GOLDEN_MEMBER}
+    npz = {"outputs": outputs}
+    if all(isinstance(item, str) for item in inputs):
+        entry["texts"] = inputs
+    else:
+        entry["inputs"] = "inputs"
+        npz["inputs"] = np.stack([np.asarray(item) for item in inputs])
+    entry.update({"atol": atol, "reference_drift": drift, "recorded_with": dataclasses.asdict(model.settings)})
+    return GoldenRecord(manifest_entry=entry, npz=npz)
+
+
+def golden_inputs(model: "Model") -> list[Any]:
+    """The recorded golden inputs: texts, or one raw array per input."""
+    entry = model.manifest.get("golden")
+    if not entry:
+        raise SelfTestError(f"{model.artifact.path}: the artifact has no golden pairs to self-test (load with self_test=False to skip)")
+    if "texts" in entry:
+        return list(entry["texts"])
+    return list(npz_load(model.artifact.member(entry["file"]))[entry["inputs"]])
 
 
 def self_test(model: "Model") -> float:
     """Run the golden inputs; raise SelfTestError if any output moved beyond the recorded tolerance."""
-    entry = model.manifest.get("golden")
-    if not entry:
-        raise SelfTestError(f"{model.artifact.path}: the artifact has no golden pairs to self-test (load with self_test=False to skip)")
+    inputs = golden_inputs(model)
+    entry = model.manifest["golden"]
     expected = npz_load(model.artifact.member(entry["file"]))["outputs"]
-    actual = model.run(list(entry["texts"]))
+    actual = model.run(inputs)
     if actual.shape != expected.shape:
         raise SelfTestError(f"{model.artifact.path}: self-test output shape {actual.shape}, recorded {expected.shape}")
     drift = float(np.max(np.abs(actual - expected)))

@@ -6,6 +6,7 @@ manifest's input spec against the graph, then run the golden self-test.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -15,19 +16,26 @@ from hfm_runtime import golden
 from hfm_runtime.artifact import Artifact, read_artifact
 from hfm_runtime.budgets import enforce_before_load
 from hfm_runtime.errors import ArtifactError, InputError
-from hfm_runtime.postprocess import mean_pool_l2, softmax
-from hfm_runtime.preprocess.text import TextPreprocessor
+from hfm_runtime.inputs import TASKS, SignalInputs, adapter_for
+from hfm_runtime.preprocess.signal import SignalStream, WindowResult
 from hfm_runtime.profiles import DeviceProfile, load_profile
 from hfm_runtime.session import SessionSettings
 
-TASKS = ("embedding", "classification")
 DEFAULT_BATCH_SIZE = 32
+MODEL_FORMATS = ("auto", "onnx", "ort")
+ORT_TYPE_NAMES = {"float32": "float"}  # manifest dtypes are numpy names; ONNX Runtime says tensor(float)
 
 
 class Model:
-    """A ready-to-run artifact. `run(texts)` returns embeddings (n, dim) or class probabilities (n, classes)."""
+    """A ready-to-run artifact. `run(inputs)` returns one row per input: embeddings (n, dim), class probabilities
+    (n, classes), or per-pixel class probabilities (n, classes, H, W) for segmentation.
 
-    def __init__(self, artifact: Artifact, profile: DeviceProfile, settings: SessionSettings) -> None:
+    Inputs by task: texts; image files or frame arrays (a cine DICOM gives one row per frame); signal record files
+    or arrays (one row per window). `stream()` runs a signal model on samples as they arrive.
+    """
+
+    def __init__(self, artifact: Artifact, profile: DeviceProfile, settings: SessionSettings,
+                 model_format: str = "auto") -> None:
         self.artifact = artifact
         self.profile = profile
         self.settings = settings
@@ -35,10 +43,12 @@ class Model:
         self.task = manifest.get("task")
         if self.task not in TASKS:
             raise ArtifactError(f"{artifact.path}: task {self.task!r} is not supported; expected one of {', '.join(TASKS)}")
-        self.session = settings.open(artifact.member(manifest["model"]["file"]))
+        self.model_format = _model_format(manifest, model_format, artifact.path)
+        member = manifest["model"]["ort_file"] if self.model_format == "ort" else manifest["model"]["file"]
+        self.session = settings.open(artifact.member(member), self.model_format)
         self.input_names = _check_io_spec(artifact, self.session)
         self.output_name = manifest["outputs"][0]["name"]
-        self.preprocessor = _text_preprocessor(artifact, self.input_names)
+        self.inputs = adapter_for(manifest, artifact.member, self.input_names, str(artifact.path))
 
     @property
     def manifest(self) -> Mapping[str, Any]:
@@ -49,36 +59,78 @@ class Model:
         return self.manifest.get("postprocessing", {}).get("labels")
 
     def run(self, inputs: Any, batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
-        texts = self.preprocessor.validate(inputs)
-        if not isinstance(batch_size, int) or batch_size < 1:
+        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
             raise InputError(f"batch_size = {batch_size!r}; expected a whole number >= 1")
-        # Group texts of similar length so each batch pads little, then restore the caller's order.
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        results: list[np.ndarray] = [None] * len(texts)  # type: ignore[list-item]
+        return self.run_items(self.inputs.items(inputs), batch_size)
+
+    def run_items(self, items: Sequence[Any], batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
+        """Run already-preprocessed items (what `self.inputs.items()` returns) in batches, in the caller's order."""
+        order = list(range(len(items)))
+        if self.inputs.sort_by_length:  # group texts of similar length so each batch pads little
+            order.sort(key=lambda i: len(items[i]))
+        results: list[np.ndarray] = [None] * len(items)  # type: ignore[list-item]
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
-            batch = self._run_batch([texts[i] for i in chunk])
-            for row, index in zip(batch, chunk):
+            feeds = self.inputs.feeds([items[i] for i in chunk])
+            (output,) = self.session.run([self.output_name], feeds)
+            for row, index in zip(self.inputs.outputs(output, feeds), chunk):
                 results[index] = row
         return np.stack(results)
 
-    def _run_batch(self, texts: Sequence[str]) -> np.ndarray:
-        feeds = self.preprocessor.encode(texts)
-        (output,) = self.session.run([self.output_name], feeds)
-        kind = self.manifest.get("postprocessing", {}).get("type")
-        if kind == "mean-pool-l2":
-            return mean_pool_l2(output, feeds["attention_mask"])
-        if kind == "softmax":
-            return softmax(output)
-        return output
+    def stream(self, input_fs: float | None = None) -> "SignalModelStream":
+        """A live stream for a signal model: push chunks of samples at `input_fs` (default the model's rate)."""
+        if not isinstance(self.inputs, SignalInputs):
+            raise InputError(f"stream() is for signal models; this artifact's task is {self.task}")
+        return SignalModelStream(self, SignalStream(self.inputs.spec, input_fs))
 
 
-def load(path: str | Path, profile: str | Path | DeviceProfile = "clinic-cpu", self_test: bool = True) -> Model:
-    """Verify, budget-check and open an artifact for a device profile; run its golden self-test unless disabled."""
+@dataclasses.dataclass(frozen=True)
+class StreamResult:
+    """One window of a stream: its class probabilities, or None with the quality flag that says why not."""
+
+    index: int
+    start_seconds: float
+    quality: str  # "ok", "flat_line", "non_finite", "too_short"
+    probabilities: np.ndarray | None
+
+    @property
+    def ok(self) -> bool:
+        return self.quality == "ok"
+
+
+class SignalModelStream:
+    """Chunks in, one result per complete window out; memory is the preprocessing stream's bounded state."""
+
+    def __init__(self, model: Model, stream: SignalStream) -> None:
+        self.model = model
+        self.preprocessing = stream
+
+    def push(self, chunk: Any) -> list[StreamResult]:
+        return self._run(self.preprocessing.push(chunk))
+
+    def flush(self) -> list[StreamResult]:
+        return self._run(self.preprocessing.flush())
+
+    def _run(self, windows: Sequence[WindowResult]) -> list[StreamResult]:
+        ready = [w for w in windows if w.ok]
+        outputs = {}
+        if ready:
+            data = self.model.inputs.model_layout(np.stack([w.data for w in ready]))
+            outputs = dict(zip((w.index for w in ready), self.model.run_items(list(data))))
+        return [StreamResult(w.index, w.start_seconds, w.quality, outputs.get(w.index)) for w in windows]
+
+
+def load(path: str | Path, profile: str | Path | DeviceProfile = "clinic-cpu", self_test: bool = True,
+         model_format: str = "auto") -> Model:
+    """Verify, budget-check and open an artifact for a device profile; run its golden self-test unless disabled.
+
+    `model_format`: "onnx", "ort" (the ORT-format copy an artifact may carry, for minimal ONNX Runtime builds), or
+    "auto" (ORT format when the artifact carries it).
+    """
     device = load_profile(profile)
     artifact = read_artifact(path)
     enforce_before_load(str(path), artifact.size_bytes, artifact.manifest, device)
-    model = Model(artifact, device, SessionSettings.from_profile(device))
+    model = Model(artifact, device, SessionSettings.from_profile(device), model_format)
     if self_test:
         golden.self_test(model)
     return model
@@ -94,7 +146,7 @@ def _check_io_spec(artifact: Artifact, session: Any) -> list[str]:
             f"{artifact.path}: manifest inputs {sorted(names)} do not match the model's inputs {sorted(graph_inputs)}"
         )
     for entry in spec_inputs:
-        expected = f"tensor({entry['dtype']})"
+        expected = f"tensor({ORT_TYPE_NAMES.get(entry['dtype'], entry['dtype'])})"
         if graph_inputs[entry["name"]] != expected:
             raise ArtifactError(
                 f"{artifact.path}: input {entry['name']} is {graph_inputs[entry['name']]} in the model, manifest says {expected}"
@@ -106,9 +158,12 @@ def _check_io_spec(artifact: Artifact, session: Any) -> list[str]:
     return names
 
 
-def _text_preprocessor(artifact: Artifact, input_names: Sequence[str]) -> TextPreprocessor:
-    spec = artifact.manifest.get("preprocessing", {})
-    if spec.get("type") != "text":
-        raise ArtifactError(f"{artifact.path}: preprocessing type {spec.get('type')!r} is not supported; expected 'text'")
-    tokenizer_json = artifact.member(spec.get("tokenizer", "tokenizer.json")).decode("utf-8")
-    return TextPreprocessor(tokenizer_json, spec, input_names)
+def _model_format(manifest: Mapping[str, Any], wanted: str, path: Any) -> str:
+    if wanted not in MODEL_FORMATS:
+        raise InputError(f"model_format = {wanted!r}; expected one of {', '.join(MODEL_FORMATS)}")
+    has_ort = bool(manifest.get("model", {}).get("ort_file"))
+    if wanted == "ort" and not has_ort:
+        raise ArtifactError(f"{path}: the artifact carries no ORT-format model; build it with an 'ort-format' step")
+    if wanted == "auto":
+        return "ort" if has_ort else "onnx"
+    return wanted

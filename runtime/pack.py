@@ -25,10 +25,13 @@ def pack_artifact(
     model_bytes: bytes,
     manifest: Mapping[str, Any],
     members: Mapping[str, bytes],
-    golden_texts: Sequence[str],
+    golden_inputs: Sequence[Any],
     profile: str | Path | DeviceProfile,
 ) -> Path:
-    """Write `out_path` atomically. `manifest` holds task, model, inputs/outputs, pre/post-processing, provenance."""
+    """Write `out_path` atomically. `manifest` holds task, model, inputs/outputs, pre/post-processing, provenance.
+
+    `members` may hold `model.ort` (an ORT-format copy, named by `manifest["model"]["ort_file"]`).
+    """
     device = load_profile(profile)
     full = {
         **manifest,
@@ -41,7 +44,7 @@ def pack_artifact(
     draft = Artifact(path=Path(out_path), manifest=full, members=all_members, size_bytes=0)
     settings = SessionSettings.from_profile(device)
     reference_settings = dataclasses.replace(settings, intra_op_threads=1, graph_optimization_level="disabled", notes=())
-    recorded = golden.record(Model(draft, device, settings), Model(draft, device, reference_settings), golden_texts)
+    recorded = golden.record(Model(draft, device, settings), Model(draft, device, reference_settings), golden_inputs)
     full["golden"] = recorded.manifest_entry
     all_members[golden.GOLDEN_MEMBER] = npz_bytes(recorded.npz)
     return write_artifact(out_path, full, all_members)

@@ -15,7 +15,7 @@ def mean_pool_l2(hidden: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
     return (pooled / norms).astype(np.float32)
 
 
-def softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max(axis=-1, keepdims=True)
+def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
+    shifted = logits - logits.max(axis=axis, keepdims=True)
     exp = np.exp(shifted)
-    return (exp / exp.sum(axis=-1, keepdims=True)).astype(np.float32)
+    return (exp / exp.sum(axis=axis, keepdims=True)).astype(np.float32)

@@ -66,8 +66,12 @@ class SessionSettings:
         options.log_severity_level = 3
         return options
 
-    def open(self, model_bytes: bytes) -> ort.InferenceSession:
-        return ort.InferenceSession(model_bytes, sess_options=self.session_options(), providers=list(self.providers))
+    def open(self, model_bytes: bytes, model_format: str = "onnx") -> ort.InferenceSession:
+        """A session on an ONNX model, or on an ORT-format model (`model_format="ort"`, for minimal builds)."""
+        options = self.session_options()
+        if model_format == "ort":
+            options.add_session_config_entry("session.load_model_format", "ORT")
+        return ort.InferenceSession(model_bytes, sess_options=options, providers=list(self.providers))
 
 
 def available_cores() -> int:

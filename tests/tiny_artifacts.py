@@ -107,6 +107,6 @@ def make_text_artifact(path: Path, task: str = "embedding", profile: str = "clin
         model_bytes=model.SerializeToString(),
         manifest=text_manifest(task, labels, precision),
         members={"tokenizer.json": tiny_tokenizer_json().encode()},
-        golden_texts=GOLDEN_TEXTS,
+        golden_inputs=GOLDEN_TEXTS,
         profile=profile,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
+import numpy as np
 import typer
 from rich.progress import Progress
 
@@ -40,7 +41,7 @@ def inspect(artifact: ArtifactPath, as_json: JsonFlag = False) -> None:
         ("profile", manifest.get("profile", {}).get("name")),
         ("recipe", " -> ".join(step.get("type", "?") for step in manifest.get("recipe", [])) or "-"),
         ("calibration", _fingerprint(manifest.get("calibration"))),
-        ("golden pairs", f"{len(manifest.get('golden', {}).get('texts', []))} (atol {manifest.get('golden', {}).get('atol', 0):.1e})"),
+        ("golden pairs", _golden_summary(manifest.get("golden") or {})),
         ("created", manifest.get("created")),
         ("toolchain", manifest.get("toolchain")),
     ]
@@ -53,16 +54,20 @@ def inspect(artifact: ArtifactPath, as_json: JsonFlag = False) -> None:
 @reports_errors
 def run(
     artifact: ArtifactPath,
-    inputs: Annotated[Optional[list[str]], typer.Argument(help="Texts, or files with one text per line.")] = None,
+    inputs: Annotated[Optional[list[str]], typer.Argument(
+        help="Texts, or files with one text per line; imaging: PNG/JPEG/DICOM files; signals: WFDB/CSV/NPY records.")] = None,
     profile: ProfileOption = "clinic-cpu",
-    batch_size: Annotated[int, typer.Option(help="Texts per inference call.")] = 32,
+    batch_size: Annotated[int, typer.Option(help="Inputs per inference call.")] = 32,
     as_json: JsonFlag = False,
 ) -> None:
     """Run an artifact on inputs with the runtime (verifies and self-tests first)."""
     import hfm_runtime
+    from hfm_runtime.inputs import TEXT_TASKS
 
-    texts = _collect_texts(inputs or [])
     model = hfm_runtime.load(artifact, profile=profile)
+    if model.task not in TEXT_TASKS:
+        return _run_files(model, artifact, profile, inputs or [], batch_size, as_json)
+    texts = _collect_texts(inputs or [])
     outputs = model.run(texts, batch_size=batch_size)
     labels = model.labels
     if as_json:
@@ -112,6 +117,39 @@ def bench(
         raise typer.Exit(1)
 
 
+def _run_files(model: Any, artifact: Path, profile: str, paths: list[str], batch_size: int, as_json: bool) -> None:
+    """Image or signal files: one row per frame (a cine DICOM has several) or per window of a record."""
+    if not paths:
+        raise InputError("no inputs given; pass image files (PNG, JPEG, DICOM) or signal records (WFDB, CSV, NPY)")
+    unit = "window" if model.task == "signal-classification" else "frame"
+    hop = model.manifest["preprocessing"].get("hop_seconds")
+    results = []
+    for path in paths:
+        outputs = model.run(path, batch_size=batch_size)
+        for index, output in enumerate(outputs):
+            at = f"{path} {unit} {index}" + (f" ({index * hop:g} s)" if hop else "")
+            if model.task == "segmentation":
+                mask = output.argmax(0)
+                results.append({"input": at, "foreground_fraction": float(np.mean(mask > 0))})
+            else:
+                results.append({"input": at, "class": model.labels[int(output.argmax())],
+                                "probability": float(output.max()), "probabilities": output.tolist()})
+    if as_json:
+        print_json({"task": model.task, "labels": model.labels, "results": results})
+        return
+    if model.task == "segmentation":
+        rows = [(r["input"], f"{r['foreground_fraction']:.2%}") for r in results]
+        show(table(f"{artifact} on {profile}: segmentation", ["input", "pixels not background"], rows))
+    else:
+        rows = [(r["input"], r["class"], f"{r['probability']:.3f}") for r in results]
+        show(table(f"{artifact} on {profile}", ["input", "class", "probability"], rows))
+
+
+def _golden_summary(entry: dict[str, Any]) -> str:
+    count = len(entry["texts"]) if "texts" in entry else ("arrays in " + entry["file"] if "inputs" in entry else 0)
+    return f"{count} (atol {entry.get('atol', 0):.1e})"
+
+
 def _collect_texts(items: list[str]) -> list[str]:
     if not items:
         raise InputError("no inputs given; pass texts or a file with one text per line")
@@ -140,7 +178,7 @@ def _short(text: str, width: int = 60) -> str:
 def _fingerprint(entry: Any) -> str:
     if not entry:
         return "-"
-    return f"{entry.get('count')} texts, sha256 {str(entry.get('sha256', ''))[:12]}"
+    return f"{entry.get('count')} inputs, sha256 {str(entry.get('sha256', ''))[:12]}"
 
 
 def _flatten(data: Any, prefix: str = "") -> list[tuple[str, str]]:

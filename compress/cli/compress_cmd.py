@@ -20,9 +20,17 @@ def compress(
     out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the .hfm artifact.")],
     recipe: Annotated[Optional[str], typer.Option(
         help="Named recipe (fp32, int8 = the default, auto = chosen from the profile's budgets) or a .toml/.json recipe file.")] = None,
-    task: Annotated[str, typer.Option(help="embedding or classification.")] = "embedding",
-    calib: Annotated[Optional[Path], typer.Option(help="Calibration texts, one per line (default: bundled clinical set).")] = None,
-    eval_texts: Annotated[Optional[Path], typer.Option("--eval", help="Held-out evaluation texts, one per line.")] = None,
+    task: Annotated[Optional[str], typer.Option(
+        help="Text: embedding (default) or classification. Imaging/signal: image-classification, segmentation, "
+             "signal-classification (default: the model's own).")] = None,
+    calib: Annotated[Optional[str], typer.Option(
+        help="Calibration data: texts one per line (default: bundled clinical set); imaging/signal: an .npz file or "
+             "synth:ultrasound / synth:ecg.")] = None,
+    eval_texts: Annotated[Optional[str], typer.Option("--eval", help="Held-out evaluation data, as --calib.")] = None,
+    train: Annotated[Optional[str], typer.Option(
+        help="Imaging/signal: training data for distillation and pruning recovery (.npz or synth:...).")] = None,
+    input_spec: Annotated[Optional[Path], typer.Option(
+        help="SOURCE package.module:factory: JSON with task, labels and preprocessing, if the module has no hfm_spec.")] = None,
     allow_download: Annotated[bool, typer.Option(help="Allow a Hugging Face Hub id as SOURCE (needs a network).")] = False,
     corpus: Annotated[Optional[Path], typer.Option(
         help="In-domain texts, one per line, for the distill and vocab steps (default: bundled clinical corpus).")] = None,
@@ -36,8 +44,12 @@ def compress(
     if out.suffix != ".hfm":
         raise CompressError(f"--out {out} must end in .hfm")
     try:
-        result = run_compress(source, profile, out, recipe, task, calib, eval_texts, allow_download,
-                              show_progress=not as_json, corpus=corpus, resume=resume)
+        if is_tensor_source(source, task):
+            result = run_tensor_compress(source, profile, out, recipe, task, calib, eval_texts, train, input_spec,
+                                         show_progress=not as_json, resume=resume)
+        else:
+            result = run_compress(source, profile, out, recipe, task or "embedding", _path(calib), _path(eval_texts),
+                                  allow_download, show_progress=not as_json, corpus=corpus, resume=resume)
     except DistillInterrupted as exc:
         typer.echo(f"interrupted: {exc} (the same command with --resume continues)", err=True)
         raise typer.Exit(EXIT_INTERRUPTED) from None
@@ -73,7 +85,68 @@ def run_compress(source: str, profile_name: str, out: Path, recipe: str | None, 
                                    recipe_reasons=plan.reasons, resume=resume)
 
 
+def _path(value: str | None) -> Path | None:
+    return Path(value) if value is not None else None
+
+
+_OPTION = {"calibration": "calib", "evaluation": "eval", "train": "train"}
+
+
+def is_tensor_source(source: str, task: str | None) -> bool:
+    """An imaging/signal SOURCE: such a task, a package.module:factory, a module folder, or a HF vision folder."""
+    import json
+
+    from hfm_compress.tensor_sources import MODULE_SPEC_FILE, TENSOR_TASKS, is_module_reference
+
+    if task in TENSOR_TASKS or is_module_reference(source):
+        return True
+    folder = Path(source)
+    if (folder / MODULE_SPEC_FILE).is_file():
+        return True
+    try:
+        architectures = json.loads((folder / "config.json").read_text()).get("architectures") or []
+    except (OSError, ValueError):
+        return False
+    return any(a.endswith(("ForImageClassification", "ForSemanticSegmentation")) for a in architectures)
+
+
+def run_tensor_compress(source: str, profile_name: str, out: Path, recipe: str | None, task: str | None,
+                        calib: str | None, eval_data: str | None, train: str | None, input_spec: Path | None,
+                        show_progress: bool = True, resume: bool = False) -> Any:
+    """Imaging and signal models: data sets as arrays, `auto` by default (the profile's budgets pick the steps)."""
+    from hfm_compress.tensor_data import TensorData, load_set
+    from hfm_compress.tensor_pipeline import compress_tensor_model
+    from hfm_compress.tensor_recipes import plan_tensor_recipe
+    from hfm_compress.tensor_sources import load_tensor_teacher
+    from hfm_compress.tensor_steps import is_tensor_torch_step
+    from hfm_runtime.profiles import load_profile
+
+    device = load_profile(profile_name)
+    with progress_bar(show_progress) as progress:
+        progress("load teacher", 0, 1)
+        teacher = load_tensor_teacher(source, task, input_spec)
+        plan = plan_tensor_recipe(recipe, device, teacher)
+        progress("load data", 0, 1)
+        default = teacher.default_data
+        names = {"calibration": calib or default, "evaluation": eval_data or default, "train": train or default}
+        trains = any(is_tensor_torch_step(step) for step in plan.steps)
+        if not trains:
+            names.pop("train")
+        missing = [role for role, value in names.items() if value is None]
+        if missing:
+            raise CompressError(f"SOURCE {source} names no default data: pass {' and '.join('--' + _OPTION[r] for r in missing)}"
+                                " as .npz files or synth:ultrasound / synth:ecg")
+        sets = {role: load_set(value, role, teacher.task, teacher.preprocessing)
+                for role, value in names.items() if value is not None}
+        data = TensorData(sets["calibration"], sets["evaluation"], sets.get("train"))
+        progress("load data", 1, 1)
+        return compress_tensor_model(teacher, plan.steps, device, out, data, progress, plan.name,
+                                     recipe_reasons=plan.reasons, resume=resume)
+
+
 def print_result(result: Any) -> None:
+    if "texts" not in result.evaluation:
+        return print_tensor_result(result)
     evaluation = result.evaluation
     size, latency, fidelity = evaluation["size"], evaluation["latency_batch1"], evaluation["fidelity"]
     rows = []
@@ -95,6 +168,41 @@ def print_result(result: Any) -> None:
                    [(reason,) for reason in reasons]))
     steps = [(r.step, f"{r.seconds:.1f} s", _summary(r.details)) for r in result.reports]
     show(table("Recipe steps", ["step", "time", "what it did"], steps))
+
+
+def print_tensor_result(result: Any) -> None:
+    evaluation, manifest = result.evaluation, result.manifest
+    size, latency, fidelity = evaluation["size"], evaluation["latency_batch1"], evaluation["fidelity"]
+    unit = "frames" if manifest["task"] in ("image-classification", "segmentation") else "windows"
+    if manifest["task"] == "segmentation":
+        headers = ["Dice vs teacher (min)", "Dice vs truth"]
+        teacher_cells = ["reference", _num(fidelity.get("teacher_dice_vs_truth"))]
+        cells = [f"{fidelity['dice_vs_teacher']:.4f} ({fidelity['dice_vs_teacher_min']:.3f})",
+                 _num(fidelity.get("dice_vs_truth"))]
+    else:
+        headers = ["agreement", "accuracy", "max sensitivity drop"]
+        teacher_cells = ["reference", _num(fidelity.get("teacher_accuracy")), ""]
+        cells = [f"{fidelity['agreement']:.4f}", _num(fidelity.get("accuracy")), _num(fidelity.get("max_sensitivity_drop"))]
+    rows = [("teacher, PyTorch fp32", f"{size['teacher_fp32_mb']:.3f} MB", f"{latency['teacher_torch_fp32_ms']:.2f} ms", *teacher_cells)]
+    if latency.get("teacher_onnx_fp32_ms") is not None:
+        rows.append(("teacher, ONNX Runtime fp32", f"{size['teacher_fp32_mb']:.3f} MB",
+                     f"{latency['teacher_onnx_fp32_ms']:.2f} ms", *teacher_cells))
+    rows.append((f"artifact ({manifest['model']['precision']}, {latency['model_format']})",
+                 f"{size['artifact_mb']:.3f} MB ({size['ratio']:.1%})",
+                 f"{latency['artifact_ms']:.2f} ms ({latency['ratio_vs_onnx_fp32'] or 0:.2f}x ORT fp32, "
+                 f"{latency['per_second']:g} {unit}/s)", *cells))
+    show(table(f"{result.path}: teacher vs artifact on {evaluation['data']['count']} held-out {unit} "
+               f"(batch 1, {latency['threads']} threads, this machine)", ["model", "size", "latency p50", *headers], rows))
+    reasons = manifest.get("recipe_reasons") or []
+    if reasons:
+        show(table(f"Why these steps (recipe {manifest['recipe_name']})", ["choice and the budget behind it"],
+                   [(reason,) for reason in reasons]))
+    show(table("Recipe steps", ["step", "time", "what it did"],
+               [(r.step, f"{r.seconds:.1f} s", _summary(r.details)) for r in result.reports]))
+
+
+def _num(value: Any) -> str:
+    return "-" if value is None else f"{value:.4f}"
 
 
 def _fidelity_headers(fidelity: dict[str, float]) -> list[str]:

@@ -27,9 +27,9 @@ def test_embeddings_are_unit_length_and_batching_does_not_change_them(tiny_artif
 
 def test_text_uses_real_length_and_truncates_at_the_model_limit(tiny_artifact: Path) -> None:
     model = hfm_runtime.load(tiny_artifact)
-    short = model.preprocessor.encode(["fever"])
+    short = model.inputs.preprocessor.encode(["fever"])
     assert short["input_ids"].shape == (1, 3)  # [CLS] fever [SEP], not padded to 16
-    long = model.preprocessor.encode(["cough " * 100])
+    long = model.inputs.preprocessor.encode(["cough " * 100])
     assert long["input_ids"].shape == (1, 16)
     assert model.run(["cough " * 100]).shape == (1, 8)
 

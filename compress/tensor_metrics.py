@@ -1,0 +1,77 @@
+"""Task metrics for imaging and signal models: agreement with the teacher, accuracy and per-class sensitivity against
+labels, and Dice / IoU of segmentation masks (against the teacher's masks and against ground truth)."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+
+def sensitivity_per_class(predicted: np.ndarray, labels: np.ndarray, names: Sequence[str]) -> dict[str, float | None]:
+    """Recall of each class (None for a class with no example): how many of its examples were called it."""
+    result: dict[str, float | None] = {}
+    for index, name in enumerate(names):
+        members = labels == index
+        result[name] = round(float(np.mean(predicted[members] == index)), 4) if members.any() else None
+    return result
+
+
+def classification_metrics(teacher_probs: np.ndarray, candidate_probs: np.ndarray, labels: np.ndarray | None,
+                           names: Sequence[str]) -> dict[str, Any]:
+    teacher_pred, candidate_pred = teacher_probs.argmax(1), candidate_probs.argmax(1)
+    metrics: dict[str, Any] = {"agreement": round(float(np.mean(teacher_pred == candidate_pred)), 4),
+                               "count": int(len(teacher_pred))}
+    if labels is not None:
+        teacher_sens = sensitivity_per_class(teacher_pred, labels, names)
+        candidate_sens = sensitivity_per_class(candidate_pred, labels, names)
+        drops = {name: round(teacher_sens[name] - candidate_sens[name], 4)
+                 for name in names if teacher_sens[name] is not None}
+        metrics.update({
+            "teacher_accuracy": round(float(np.mean(teacher_pred == labels)), 4),
+            "accuracy": round(float(np.mean(candidate_pred == labels)), 4),
+            "teacher_sensitivity": teacher_sens,
+            "sensitivity": candidate_sens,
+            "sensitivity_drop": drops,
+            "max_sensitivity_drop": max(drops.values()) if drops else None,
+        })
+    return metrics
+
+
+def dice_scores(predicted: np.ndarray, target: np.ndarray, foreground: Sequence[int]) -> np.ndarray:
+    """Per-image Dice over the foreground classes taken together; an image where both masks are empty scores 1."""
+    pred = np.isin(predicted, foreground).reshape(len(predicted), -1)
+    true = np.isin(target, foreground).reshape(len(target), -1)
+    overlap = (pred & true).sum(1)
+    total = pred.sum(1) + true.sum(1)
+    return np.where(total == 0, 1.0, 2.0 * overlap / np.maximum(total, 1))
+
+
+def iou_scores(predicted: np.ndarray, target: np.ndarray, foreground: Sequence[int]) -> np.ndarray:
+    pred = np.isin(predicted, foreground).reshape(len(predicted), -1)
+    true = np.isin(target, foreground).reshape(len(target), -1)
+    union = (pred | true).sum(1)
+    return np.where(union == 0, 1.0, (pred & true).sum(1) / np.maximum(union, 1))
+
+
+def segmentation_metrics(teacher_probs: np.ndarray, candidate_probs: np.ndarray, masks: np.ndarray | None,
+                         names: Sequence[str]) -> dict[str, Any]:
+    """Masks are the argmax over classes; class 0 is background, every other class is foreground."""
+    foreground = list(range(1, len(names)))
+    teacher_masks, candidate_masks = teacher_probs.argmax(1), candidate_probs.argmax(1)
+    vs_teacher = dice_scores(candidate_masks, teacher_masks, foreground)
+    metrics: dict[str, Any] = {
+        "dice_vs_teacher": round(float(vs_teacher.mean()), 4),
+        "dice_vs_teacher_min": round(float(vs_teacher.min()), 4),
+        "iou_vs_teacher": round(float(iou_scores(candidate_masks, teacher_masks, foreground).mean()), 4),
+        "pixel_agreement": round(float(np.mean(candidate_masks == teacher_masks)), 5),
+        "count": int(len(teacher_masks)),
+    }
+    if masks is not None:
+        metrics.update({
+            "teacher_dice_vs_truth": round(float(dice_scores(teacher_masks, masks, foreground).mean()), 4),
+            "dice_vs_truth": round(float(dice_scores(candidate_masks, masks, foreground).mean()), 4),
+            "teacher_iou_vs_truth": round(float(iou_scores(teacher_masks, masks, foreground).mean()), 4),
+            "iou_vs_truth": round(float(iou_scores(candidate_masks, masks, foreground).mean()), 4),
+        })
+    return metrics

@@ -1,0 +1,99 @@
+"""Recipes for imaging and signal models: `fp32`, `int8` (static, calibrated), and `auto`, chosen from the profile's
+budgets and the teacher's family, with one reason per choice (they go into the manifest and the CLI output).
+
+Static INT8, not dynamic: convolutions have no dynamic-quantized kernel in ONNX Runtime, and fixed activation ranges
+from calibration frames/windows cost nothing per call, which a frame-rate or per-window budget wants.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from hfm_compress.configs import StepConfig
+from hfm_compress.errors import ConfigError
+from hfm_compress.recipes import AUTO, Recipe, load_recipe_file
+from hfm_compress.tensor_sources import TensorTeacher
+from hfm_runtime.profiles import DeviceProfile
+
+# Weight-carrying ops: convolutions, linear layers (Gemm) and transformer MatMuls.
+INT8_OPS = ("Conv", "MatMul", "Gemm")
+TENSOR_RECIPES = ("fp32", "int8", AUTO)
+
+
+def _export() -> StepConfig:
+    from hfm_compress.export import ExportConfig
+
+    return ExportConfig()
+
+
+def _static_int8() -> StepConfig:
+    from hfm_compress.quantize.static import StaticInt8Config
+
+    return StaticInt8Config(op_types=INT8_OPS, max_samples=128)
+
+
+def plan_tensor_recipe(name: str | None, profile: DeviceProfile, teacher: TensorTeacher) -> Recipe:
+    from hfm_compress.tensor_steps import register_all
+
+    register_all()
+    name = name or AUTO
+    if name == "fp32":
+        return Recipe("fp32", [_export()])
+    if name == "int8":
+        return Recipe("int8", [_export(), _static_int8()])
+    if name == AUTO:
+        return auto_tensor_recipe(profile, teacher)
+    path = Path(name)
+    if path.suffix.lower() in (".toml", ".json") or path.exists():
+        return Recipe(path.name, load_recipe_file(path))
+    raise ConfigError(f"unknown recipe {name!r} for a {teacher.task} model; expected one of "
+                      f"{', '.join(TENSOR_RECIPES)} or a .toml/.json recipe file")
+
+
+def auto_tensor_recipe(profile: DeviceProfile, teacher: TensorTeacher) -> Recipe:
+    """Torch steps for the teacher's family when the profile's budgets call for a smaller model, then static INT8,
+    and the ORT format for single-core wearables (minimal ONNX Runtime builds)."""
+    steps: list[StepConfig] = []
+    reasons: list[str] = []
+    family_steps, family_reasons = _family_steps(profile, teacher)
+    steps += family_steps
+    reasons += family_reasons
+    steps += [_export(), _static_int8()]
+    reasons.append(f"static INT8 on Conv/MatMul/Gemm: profile {profile.name} allows "
+                   f"{', '.join(profile.allowed_precisions)}; calibrated ranges cost nothing per "
+                   f"{profile.latency_unit}")
+    if profile.artifact_size_mb <= 1.0:
+        from hfm_compress.tensor_pipeline import OrtFormatConfig
+
+        steps.append(OrtFormatConfig())
+        reasons.append(f"ORT format with its operator list: the {profile.artifact_size_mb * 1000:g} KB size budget "
+                       "points to firmware, where a reduced ONNX Runtime build is what fits")
+    return Recipe(AUTO, steps, tuple(reasons))
+
+
+def _family_steps(profile: DeviceProfile, teacher: TensorTeacher) -> tuple[list[StepConfig], list[str]]:
+    """Distillation/pruning steps that the teacher's family supports; none for an unknown architecture."""
+    family = _family(teacher)
+    hooks: dict[str, Any] = {}
+    if family == "ecg_cnn":
+        from hfm_compress import signal_models
+
+        hooks = {"plan": getattr(signal_models, "auto_steps", None)}
+    elif family in ("vit",):
+        from hfm_compress import vit_prune
+
+        hooks = {"plan": getattr(vit_prune, "auto_steps", None)}
+    plan = hooks.get("plan")
+    if plan is None:
+        return [], [f"no distillation or pruning: {teacher.model_type} is not a family these steps know "
+                    "(ecg_cnn, ViT); only quantization"]
+    return plan(profile, teacher)
+
+
+def _family(teacher: TensorTeacher) -> str:
+    if teacher.factory and teacher.factory.endswith(":ecg_cnn"):
+        return "ecg_cnn"
+    if teacher.model_type.lower().startswith("vit"):
+        return "vit"
+    return teacher.model_type

@@ -1,0 +1,147 @@
+"""Input adapters: turn what a caller passes to `Model.run` into model items, batches of feeds, and outputs.
+
+One adapter per preprocessing type in the manifest:
+- text: strings -> token ids (real length, padded per batch);
+- image: image files (PNG/JPEG/DICOM; a cine DICOM gives one input per frame) or frames as arrays -> (n, C, H, W);
+- signal: record files (WFDB, CSV, NPY) or arrays at the model's sampling rate -> one input per window.
+Items of a batch are sorted by length for text only; images and windows all have the model's shape.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from hfm_runtime.errors import ArtifactError, InputError
+from hfm_runtime.postprocess import mean_pool_l2, softmax
+from hfm_runtime.preprocess import image as image_pre
+from hfm_runtime.preprocess import signal as signal_pre
+from hfm_runtime.preprocess.text import TextPreprocessor
+
+TEXT_TASKS = ("embedding", "classification")
+IMAGE_TASKS = ("image-classification", "segmentation")
+SIGNAL_TASKS = ("signal-classification",)
+TASKS = TEXT_TASKS + IMAGE_TASKS + SIGNAL_TASKS
+PATH_TYPES = (str, Path)
+
+
+class TextInputs:
+    """Strings; the manifest's tokenizer.json member tokenizes them."""
+
+    sort_by_length = True
+
+    def __init__(self, manifest: Mapping[str, Any], members: Any, input_names: Sequence[str]) -> None:
+        spec = manifest.get("preprocessing", {})
+        tokenizer_json = members(spec.get("tokenizer", "tokenizer.json")).decode("utf-8")
+        self.preprocessor = TextPreprocessor(tokenizer_json, spec, input_names)
+        self.postprocessing = manifest.get("postprocessing", {}).get("type")
+
+    def items(self, inputs: Any) -> list[str]:
+        return self.preprocessor.validate(inputs)
+
+    def feeds(self, items: Sequence[str]) -> dict[str, np.ndarray]:
+        return self.preprocessor.encode(items)
+
+    def outputs(self, output: np.ndarray, feeds: Mapping[str, np.ndarray]) -> np.ndarray:
+        if self.postprocessing == "mean-pool-l2":
+            return mean_pool_l2(output, feeds["attention_mask"])
+        if self.postprocessing == "softmax":
+            return softmax(output)
+        return output
+
+
+class TensorInputs:
+    """Shared by images and signals: items are preprocessed float32 arrays of the model's input shape."""
+
+    sort_by_length = False
+
+    def __init__(self, manifest: Mapping[str, Any], input_names: Sequence[str]) -> None:
+        if len(input_names) != 1:
+            raise ArtifactError(f"a {manifest.get('task')} model takes one input; the manifest names {list(input_names)}")
+        self.input_name = input_names[0]
+        self.postprocessing = manifest.get("postprocessing", {}).get("type")
+
+    def feeds(self, items: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
+        return {self.input_name: np.ascontiguousarray(np.stack(items), dtype=np.float32)}
+
+    def outputs(self, output: np.ndarray, feeds: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Class probabilities: softmax over axis 1, the class axis of (n, classes) and (n, classes, H, W)."""
+        if self.postprocessing == "softmax":
+            return softmax(output, axis=1)
+        return output
+
+
+class ImageInputs(TensorInputs):
+    def __init__(self, manifest: Mapping[str, Any], input_names: Sequence[str]) -> None:
+        super().__init__(manifest, input_names)
+        self.spec = image_pre.ImageSpec.from_dict(manifest.get("preprocessing", {}))
+
+    def items(self, inputs: Any) -> list[np.ndarray]:
+        """A file path or a frame array, or a list of them; each DICOM cine frame is an input of its own."""
+        if isinstance(inputs, PATH_TYPES) or isinstance(inputs, np.ndarray):
+            inputs = [inputs]
+        if not isinstance(inputs, (list, tuple)) or not inputs:
+            raise InputError(f"inputs is {_describe(inputs)}; expected an image file, a frame array, or a non-empty "
+                             "list of them")
+        frames: list[np.ndarray] = []
+        for index, item in enumerate(inputs):
+            if isinstance(item, PATH_TYPES):
+                frames += image_pre.read_image(item, crop_to_region=self.spec.crop_to_region,
+                                               value_scale=self.spec.value_scale)
+            elif isinstance(item, np.ndarray):
+                frames.append(item)
+            else:
+                raise InputError(f"input {index} is a {type(item).__name__}; expected an image file path or a "
+                                 "frame array (H, W) or (H, W, 3)")
+        return list(image_pre.preprocess(frames, self.spec))
+
+
+class SignalInputs(TensorInputs):
+    def __init__(self, manifest: Mapping[str, Any], input_names: Sequence[str]) -> None:
+        super().__init__(manifest, input_names)
+        self.spec = signal_pre.SignalSpec.from_dict(manifest.get("preprocessing", {}))
+
+    def items(self, inputs: Any, fs: float | None = None) -> list[np.ndarray]:
+        """Record files (at their own rate) or arrays (at `fs`, default the model's rate), each cut into windows."""
+        if isinstance(inputs, PATH_TYPES) or isinstance(inputs, np.ndarray):
+            inputs = [inputs]
+        if not isinstance(inputs, (list, tuple)) or not inputs:
+            raise InputError(f"inputs is {_describe(inputs)}; expected a record file, a signal array, or a non-empty "
+                             "list of them")
+        windows: list[np.ndarray] = []
+        for index, item in enumerate(inputs):
+            if isinstance(item, PATH_TYPES):
+                samples, record_fs = signal_pre.read_signal(item)
+                rate = record_fs if record_fs is not None else fs
+            elif isinstance(item, np.ndarray):
+                samples, rate = item, fs if fs is not None else self.spec.fs
+            else:
+                raise InputError(f"input {index} is a {type(item).__name__}; expected a record file path or a signal "
+                                 "array (samples,) or (samples, channels)")
+            windows += list(self.model_layout(signal_pre.windows(samples, rate, self.spec)))
+        return windows
+
+    def model_layout(self, windows: np.ndarray) -> np.ndarray:
+        """(n, samples) -> (n, 1, samples): models take (batch, channels, samples)."""
+        return windows[:, None, :] if windows.ndim == 2 else windows
+
+
+def adapter_for(manifest: Mapping[str, Any], members: Any, input_names: Sequence[str], where: str) -> Any:
+    task = manifest.get("task")
+    kind = manifest.get("preprocessing", {}).get("type")
+    expected = "text" if task in TEXT_TASKS else "image" if task in IMAGE_TASKS else "signal"
+    if kind != expected:
+        raise ArtifactError(f"{where}: task {task} needs preprocessing type {expected!r}; the manifest says {kind!r}")
+    if kind == "text":
+        return TextInputs(manifest, members, input_names)
+    if kind == "image":
+        return ImageInputs(manifest, input_names)
+    return SignalInputs(manifest, input_names)
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, (list, tuple)) and not value:
+        return "an empty list"
+    return f"a {type(value).__name__}"
