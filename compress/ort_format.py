@@ -1,0 +1,58 @@
+"""ONNX Runtime's ORT format for minimal builds: the model as ONNX Runtime's own converter writes it, plus the list of
+operators it needs.
+
+A device maker builds a reduced ONNX Runtime (`build.sh --minimal_build --include_ops_by_config FILE`) that holds
+only the kernels in that list and reads only ORT-format models; for a small CNN that is a few hundred KB of runtime
+instead of ~20 MB. We call the converter that ships with the `onnxruntime` package
+(`onnxruntime.tools.convert_onnx_models_to_ort`, in-process) rather than re-implement it, so the file and the operator
+list always match the ONNX Runtime version the toolchain verified the model with.
+
+Choices, and why:
+- optimization style "Fixed": graph optimizations are applied once, here, and baked into the file; a minimal build
+  then needs neither the optimizers nor the ONNX parser on the device.
+- target platform "arm": excludes the x86-only NCHWc layout transform, so the one file runs on ARM and x86 alike
+  (and lets ORT fuse QDQ with int8 activations, which ARM kernels serve well).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import shutil
+from pathlib import Path
+
+from hfm_compress.errors import CompressError
+
+
+def convert_to_ort(onnx_path: Path, workdir: Path) -> tuple[bytes, str]:
+    """Convert `onnx_path` with ONNX Runtime's tool; return the ORT-format model bytes and the required-operators
+    config text (the file `--include_ops_by_config` of a minimal build reads). `workdir` holds the tool's files."""
+    from onnxruntime.tools.convert_onnx_models_to_ort import OptimizationStyle, convert_onnx_models_to_ort
+
+    onnx_path, workdir = Path(onnx_path), Path(workdir)
+    if not onnx_path.is_file():
+        raise CompressError(f"ORT format: {onnx_path} does not exist; expected an ONNX model file")
+    source_dir, output_dir = workdir / "onnx", workdir / "ort"
+    for folder in (source_dir, output_dir):
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+    # The tool names its outputs after the input and converts every .onnx it is pointed at: give it one clean copy.
+    model = source_dir / "model.onnx"
+    shutil.copyfile(onnx_path, model)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # the tool prints a line per model
+            convert_onnx_models_to_ort(model, output_dir=output_dir, optimization_styles=[OptimizationStyle.Fixed],
+                                       target_platform="arm")
+    except Exception as exc:  # noqa: BLE001 - ORT raises Fail/InvalidGraph/RuntimeError; all mean the same here
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise CompressError(f"ORT format: ONNX Runtime's converter failed on {onnx_path}: {first[:300]}") from None
+    ort_files = sorted(output_dir.rglob("*.ort"))
+    configs = sorted(output_dir.rglob("*.config"))
+    if len(ort_files) != 1 or len(configs) != 1:
+        raise CompressError(f"ORT format: the converter wrote {len(ort_files)} .ort and {len(configs)} .config files "
+                            f"for {onnx_path}; expected one of each")
+    # The config's header comment names the file it came from; keep the name, not this machine's temp path.
+    config = configs[0].read_text(encoding="utf-8").replace(f"{output_dir.resolve()}{os.sep}", "")
+    return ort_files[0].read_bytes(), config
+
