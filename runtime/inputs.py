@@ -104,7 +104,8 @@ class SignalInputs(TensorInputs):
         self.spec = signal_pre.SignalSpec.from_dict(manifest.get("preprocessing", {}))
 
     def items(self, inputs: Any, fs: float | None = None) -> list[np.ndarray]:
-        """Record files (at their own rate) or arrays (at `fs`, default the model's rate), each cut into windows."""
+        """Record files or arrays, each cut into windows. WFDB records carry their rate; arrays and CSV/NPY records are
+        taken at `fs`, by default the model's rate."""
         if isinstance(inputs, PATH_TYPES) or isinstance(inputs, np.ndarray):
             inputs = [inputs]
         if not isinstance(inputs, (list, tuple)) or not inputs:
@@ -114,7 +115,7 @@ class SignalInputs(TensorInputs):
         for index, item in enumerate(inputs):
             if isinstance(item, PATH_TYPES):
                 samples, record_fs = signal_pre.read_signal(item)
-                rate = record_fs if record_fs is not None else fs
+                rate = record_fs if record_fs is not None else fs if fs is not None else self.spec.fs
             elif isinstance(item, np.ndarray):
                 samples, rate = item, fs if fs is not None else self.spec.fs
             else:

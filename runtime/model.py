@@ -58,9 +58,14 @@ class Model:
     def labels(self) -> list[str] | None:
         return self.manifest.get("postprocessing", {}).get("labels")
 
-    def run(self, inputs: Any, batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
+    def run(self, inputs: Any, batch_size: int = DEFAULT_BATCH_SIZE, fs: float | None = None) -> np.ndarray:
+        """`fs`: signal models only, the sampling rate of arrays and of CSV/NPY records (default: the model's)."""
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
             raise InputError(f"batch_size = {batch_size!r}; expected a whole number >= 1")
+        if fs is not None:
+            if not isinstance(self.inputs, SignalInputs):
+                raise InputError(f"fs is for signal models; this artifact's task is {self.task}")
+            return self.run_items(self.inputs.items(inputs, fs), batch_size)
         return self.run_items(self.inputs.items(inputs), batch_size)
 
     def run_items(self, items: Sequence[Any], batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
@@ -81,7 +86,8 @@ class Model:
         """A live stream for a signal model: push chunks of samples at `input_fs` (default the model's rate)."""
         if not isinstance(self.inputs, SignalInputs):
             raise InputError(f"stream() is for signal models; this artifact's task is {self.task}")
-        return SignalModelStream(self, SignalStream(self.inputs.spec, input_fs))
+        rate = input_fs if input_fs is not None else self.inputs.spec.fs
+        return SignalModelStream(self, SignalStream(self.inputs.spec, rate))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -58,6 +58,8 @@ def run(
         help="Texts, or files with one text per line; imaging: PNG/JPEG/DICOM files; signals: WFDB/CSV/NPY records.")] = None,
     profile: ProfileOption = "clinic-cpu",
     batch_size: Annotated[int, typer.Option(help="Inputs per inference call.")] = 32,
+    fs: Annotated[Optional[float], typer.Option(
+        help="Signals: sampling rate (Hz) of CSV/NPY records, which do not record it (default: the model's rate).")] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Run an artifact on inputs with the runtime (verifies and self-tests first)."""
@@ -66,7 +68,7 @@ def run(
 
     model = hfm_runtime.load(artifact, profile=profile)
     if model.task not in TEXT_TASKS:
-        return _run_files(model, artifact, profile, inputs or [], batch_size, as_json)
+        return _run_files(model, artifact, profile, inputs or [], batch_size, as_json, fs)
     texts = _collect_texts(inputs or [])
     outputs = model.run(texts, batch_size=batch_size)
     labels = model.labels
@@ -117,7 +119,8 @@ def bench(
         raise typer.Exit(1)
 
 
-def _run_files(model: Any, artifact: Path, profile: str, paths: list[str], batch_size: int, as_json: bool) -> None:
+def _run_files(model: Any, artifact: Path, profile: str, paths: list[str], batch_size: int, as_json: bool,
+               fs: float | None) -> None:
     """Image or signal files: one row per frame (a cine DICOM has several) or per window of a record."""
     if not paths:
         raise InputError("no inputs given; pass image files (PNG, JPEG, DICOM) or signal records (WFDB, CSV, NPY)")
@@ -125,7 +128,7 @@ def _run_files(model: Any, artifact: Path, profile: str, paths: list[str], batch
     hop = model.manifest["preprocessing"].get("hop_seconds")
     results = []
     for path in paths:
-        outputs = model.run(path, batch_size=batch_size)
+        outputs = model.run(path, batch_size=batch_size, fs=fs) if fs is not None else model.run(path, batch_size=batch_size)
         for index, output in enumerate(outputs):
             at = f"{path} {unit} {index}" + (f" ({index * hop:g} s)" if hop else "")
             if model.task == "segmentation":
