@@ -19,11 +19,11 @@ from hfm_compress.synth.ecg import ECG_CLASSES
 
 FACTORY = "hfm_compress.signal_models:ecg_cnn"
 
-# Teacher: ~0.9M parameters (3.5 MB fp32), wide where the time axis is already short so it stays cheap to train
-# (~40M MACs per 10 s window). Seven stride-2 blocks see ~3 s (several beats), enough for RR irregularity.
+# Teacher: ~0.84M parameters (3.4 MB fp32), wide where the time axis is already short so it stays cheap to train
+# (~11 s per pass over 2,400 windows on one core). Seven stride-2 blocks see ~3 s (several beats), enough for RR irregularity.
 TEACHER_KWARGS: dict[str, Any] = {"widths": [16, 32, 64, 96, 128, 256, 256], "kernel": 7, "classes": len(ECG_CLASSES)}
-# Student: ~40k parameters (~50 KB INT8, far under the wearable 256 KB budget and >= 8x smaller than the teacher),
-# same depth so it keeps the teacher's receptive field, and ~1.5M MACs per window.
+# Student: ~71k parameters (~75 KB INT8: far under the wearable 256 KB budget, ~45x smaller than the fp32 teacher),
+# same depth so it keeps the teacher's receptive field (~3 s), and 4.6M MACs per window against the teacher's 39M.
 STUDENT_KWARGS: dict[str, Any] = {"widths": [8, 16, 24, 32, 48, 64, 64], "kernel": 7, "classes": len(ECG_CLASSES)}
 PRESETS = {"ecg-teacher": TEACHER_KWARGS, "ecg-student": STUDENT_KWARGS}
 
@@ -74,8 +74,9 @@ def ecg_cnn(widths: Sequence[int] = tuple(TEACHER_KWARGS["widths"]), kernel: int
             in_channels: int = 1, stride: int = 2, dropout: float = 0.0) -> ConvNet:
     """The ECG family's factory (`hfm_compress.signal_models:ecg_cnn`): input (batch, leads, samples) -> logits."""
     model = ConvNet(widths, kernel, classes, in_channels, stride, dims=1, dropout=dropout)
-    model.hfm_spec = {"task": "signal-classification", "labels": list(ECG_CLASSES)[:classes] if classes <= len(
-        ECG_CLASSES) else [f"class_{i}" for i in range(classes)], "preprocessing": ecg_preprocessing()}
+    # What `hfm-compress compress hfm_compress.signal_models:ecg_cnn` reads when no --input-spec is given.
+    labels = list(ECG_CLASSES) if classes == len(ECG_CLASSES) else [f"class_{i}" for i in range(classes)]
+    model.hfm_spec = {"task": "signal-classification", "labels": labels, "preprocessing": ecg_preprocessing()}
     return model
 
 
@@ -101,3 +102,21 @@ def _check_arguments(widths: Sequence[int], kernel: int, classes: int, in_channe
         raise ConfigError(f"dims = {dims!r}; expected 1 or 2")
     if not 0.0 <= dropout < 1.0:
         raise ConfigError(f"dropout = {dropout!r}; expected a number from 0 to below 1")
+
+
+def auto_steps(profile: Any, teacher: Any) -> tuple[list[Any], list[str]]:
+    """The `auto` recipe's torch steps for an ecg_cnn teacher (hook of `tensor_recipes`): distil into the
+    STUDENT_KWARGS student when the teacher's INT8 weights alone would not fit the profile's size budget."""
+    from hfm_compress.tensor_distill import TensorDistillConfig
+
+    parameters = sum(p.numel() for p in teacher.model.parameters())
+    int8_kb, budget_kb = parameters / 1000, profile.artifact_size_mb * 1000
+    if int8_kb <= 0.5 * budget_kb:
+        return [], [f"no distillation: the teacher's {parameters:,} weights are ~{int8_kb:.0f} KB at INT8, within "
+                    f"half the {budget_kb:g} KB budget of profile {profile.name}"]
+    student = ecg_cnn(**STUDENT_KWARGS)
+    student_parameters = sum(p.numel() for p in student.parameters())
+    return [TensorDistillConfig(student_kwargs="ecg-student")], [
+        f"kd into the ecg-student CNN ({student_parameters:,} weights, ~{student_parameters / 1000:.0f} KB at INT8):"
+        f" the teacher's {parameters:,} weights (~{int8_kb:.0f} KB at INT8) do not fit half the {budget_kb:g} KB "
+        f"budget of profile {profile.name}, and the other half is left for the graph, manifest and ORT copy"]

@@ -273,3 +273,18 @@ def test_ort_format_errors(tmp_path):
     broken.write_bytes(b"not a model")
     with pytest.raises(CompressError, match="converter failed"):
         convert_to_ort(broken, tmp_path / "work")
+
+
+def test_auto_steps_distil_only_when_the_teacher_does_not_fit():
+    from hfm_compress.signal_models import auto_steps
+    from hfm_runtime.profiles import load_profile
+
+    wearable = load_profile("wearable")
+    big = TensorTeacher(name="big", task="signal-classification", model=ecg_cnn(**TEACHER_KWARGS), labels=["a"] * 6,
+                        preprocessing=SPEC, sha256="3" * 64, model_type="ConvNet", factory=FACTORY,
+                        factory_kwargs=dict(TEACHER_KWARGS))
+    steps, reasons = auto_steps(wearable, big)
+    assert [s.TYPE for s in steps] == ["kd"] and steps[0].student_kwargs == "ecg-student"
+    assert "250 KB budget of profile wearable" in reasons[0]
+    steps, reasons = auto_steps(wearable, tiny_teacher())
+    assert steps == [] and "no distillation" in reasons[0]
