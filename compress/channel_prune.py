@@ -1,5 +1,5 @@
 """Step "prune-channels": structured channel pruning of block CNNs (`signal_models.ConvNet`, 1-D or 2-D), then a
-short distillation from the unpruned model to recover.
+short distillation from the original teacher to recover.
 
 Each block's output channels are ranked by their mean |activation| after BatchNorm + ReLU on the calibration set: a
 channel that stays near zero on real inputs contributes little to the next block, whatever its weight norm (a large
@@ -40,7 +40,7 @@ class ChannelPruneConfig(StepConfig):
     # Kept counts are rounded to a multiple of this (at least this many): INT8 conv kernels work in groups of 4-16
     # channels, so 29 channels costs what 32 do.
     round_to: int = 4
-    # Recovery: distillation from the unpruned model, as the kd step trains (0 skips it).
+    # Recovery: distillation from the original teacher, as the kd step trains (0 skips it).
     recover_epochs: int = 10
     # Lower than kd's: the pruned model starts close to a good solution and only has to re-balance.
     lr: float = 1e-3
@@ -66,7 +66,8 @@ class ChannelPruneConfig(StepConfig):
 
 def run_step(config: ChannelPruneConfig, current: TensorTeacher, teacher: TensorTeacher, data: TensorData,
              ctx: StepContext) -> tuple[TensorTeacher, StepReport]:
-    """Prune `current` by calibration-set activations, rebuild it narrower, recover against `current`."""
+    """Prune `current` by calibration-set activations, rebuild it narrower, recover against the original teacher
+    (after kd, `current` is the student and the teacher is still the better target)."""
     if not current.factory or "widths" not in current.factory_kwargs:
         raise CompressError(f"prune-channels: {current.name} was not built by a factory taking `widths` (such as "
                             "hfm_compress.signal_models:ecg_cnn); expected a module folder or package.module:factory")
@@ -78,7 +79,7 @@ def run_step(config: ChannelPruneConfig, current: TensorTeacher, teacher: Tensor
     kwargs = {**current.factory_kwargs, "widths": [len(k) for k in keep]}
     pruned = import_factory(current.factory)(**kwargs)
     copy_kept(model, pruned, keep)
-    before_recovery = evaluation_agreement(model, pruned, data.evaluation)
+    before_recovery = evaluation_agreement(teacher.model, pruned, data.evaluation)
 
     details: dict[str, Any] = {
         "importance": "mean |activation| after BatchNorm+ReLU on the calibration set",
@@ -88,13 +89,13 @@ def run_step(config: ChannelPruneConfig, current: TensorTeacher, teacher: Tensor
         "blocks": len(blocks), "agreement_before_recovery": before_recovery.get("evaluation_agreement"),
     }
     if config.recover_epochs > 0:
-        result = train_student(pruned, model, data.train, config.recovery(),
+        result = train_student(pruned, teacher.model, data.train, config.recovery(),
                                Path(ctx.checkpoint_dir) / "prune-channels-checkpoint.pt", resume=ctx.resume,
                                progress=ctx.progress, label="prune-channels recovery",
-                               run_extra={"teacher": current.sha256, "kept": [k.tolist() for k in keep]})
+                               run_extra={"teacher": teacher.sha256, "kept": [k.tolist() for k in keep]})
         details.update(recover_loss_by_epoch=[round(x, 6) for x in result.loss_by_epoch],
                        resumed_from_step=result.resumed_from_step)
-    details.update(evaluation_agreement(model, pruned, data.evaluation))
+    details.update(evaluation_agreement(teacher.model, pruned, data.evaluation))
     new = dataclasses.replace(current, model=pruned.eval(), factory_kwargs=kwargs)
     return new, StepReport(step=config.TYPE, config=config.to_dict(), details=details)
 

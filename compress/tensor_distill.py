@@ -95,26 +95,28 @@ class TrainResult:
 
 def run_step(config: TensorDistillConfig, current: TensorTeacher, teacher: TensorTeacher, data: TensorData,
              ctx: StepContext) -> tuple[TensorTeacher, StepReport]:
-    """Build the student from `current`'s factory and train it on data.train against `current`'s logits."""
+    """Build a fresh student from the teacher's factory and train it on data.train against the original teacher's
+    logits (`current` is replaced: a student made by kd starts from scratch whatever ran before)."""
     import torch
 
-    factory = config.student_factory or current.factory
+    factory = config.student_factory or teacher.factory
     if not factory:
-        raise CompressError(f"kd: teacher {current.name} was not built by a factory; set kd.student_factory to "
+        raise CompressError(f"kd: teacher {teacher.name} was not built by a factory; set kd.student_factory to "
                             "\"package.module:function\" (or use a module folder / package.module:factory SOURCE)")
-    kwargs = {**current.factory_kwargs, **resolve_student_kwargs(config.student_kwargs, factory)}
+    base = teacher.factory_kwargs if factory == teacher.factory else {}
+    kwargs = {**base, **resolve_student_kwargs(config.student_kwargs, factory)}
     torch.manual_seed(config.seed)
     student = _build(factory, kwargs)
-    result = train_student(student, current.model, data.train, config, Path(ctx.checkpoint_dir) / "kd-checkpoint.pt",
+    result = train_student(student, teacher.model, data.train, config, Path(ctx.checkpoint_dir) / "kd-checkpoint.pt",
                            resume=ctx.resume, progress=ctx.progress, label="kd",
-                           run_extra={"teacher": current.sha256, "factory": factory, "kwargs": kwargs})
+                           run_extra={"teacher": teacher.sha256, "factory": factory, "kwargs": kwargs})
     details = {
         "factory": factory, "student_kwargs": kwargs,
-        "student_parameters": parameter_count(student), "teacher_parameters": parameter_count(current.model),
+        "student_parameters": parameter_count(student), "teacher_parameters": parameter_count(teacher.model),
         "loss_first": round(result.loss_by_epoch[0], 6), "loss_last": round(result.loss_by_epoch[-1], 6),
         "loss_by_epoch": [round(x, 6) for x in result.loss_by_epoch], "epochs": config.epochs, "steps": result.steps,
         "resumed_from_step": result.resumed_from_step, "train": data.train.fingerprint(),
-        **evaluation_agreement(current.model, student, data.evaluation),
+        **evaluation_agreement(teacher.model, student, data.evaluation),
     }
     new = dataclasses.replace(current, model=student, factory=factory, factory_kwargs=kwargs,
                               model_type=type(student).__name__)
