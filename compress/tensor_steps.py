@@ -26,6 +26,7 @@ STEP_MODULES = {
     "kd": "hfm_compress.tensor_distill",
     "prune-channels": "hfm_compress.channel_prune",
     "prune-heads": "hfm_compress.vit_prune",
+    "distill-vit": "hfm_compress.vit_distill",
 }
 
 
