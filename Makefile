@@ -31,6 +31,9 @@ test-slow: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_text.py
 
+bench-distill: $(STAMP)
+	cd benchmarks && ../$(BIN)/python bench_distill.py
+
 bench-wearable: $(STAMP)
 	test -d benchmarks/out/teachers/ecg-cnn || $(BIN)/python benchmarks/train_ecg_teacher.py
 	cd benchmarks && ../$(BIN)/python bench_wearable.py

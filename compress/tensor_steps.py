@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-import importlib.util
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -40,8 +39,7 @@ class StepContext:
 def register_all() -> None:
     """Import every step module so its config is known to `config_from_dict` (recipe files, manifests)."""
     for module in STEP_MODULES.values():
-        if importlib.util.find_spec(module) is not None:  # TEMP until every step module has landed
-            importlib.import_module(module)
+        importlib.import_module(module)
 
 
 def is_tensor_torch_step(step: StepConfig) -> bool:
