@@ -10,8 +10,9 @@ list always match the ONNX Runtime version the toolchain verified the model with
 Choices, and why:
 - optimization style "Fixed": graph optimizations are applied once, here, and baked into the file; a minimal build
   then needs neither the optimizers nor the ONNX parser on the device.
-- target platform "arm": excludes the x86-only NCHWc layout transform, so the one file runs on ARM and x86 alike
-  (and lets ORT fuse QDQ with int8 activations, which ARM kernels serve well).
+- target platform "arm" (the default; wearables are ARM): excludes the x86-only NCHWc layout transform, so the file
+  runs on ARM and x86 alike, and keeps int8 (s8) activations in fused QDQ ops, which ARM dot-product kernels serve
+  well. "amd64" is for x86 devices.
 """
 
 from __future__ import annotations
@@ -24,12 +25,21 @@ from pathlib import Path
 
 from hfm_compress.errors import CompressError
 
+TARGET_PLATFORMS = ("arm", "amd64")
 
-def convert_to_ort(onnx_path: Path, workdir: Path) -> tuple[bytes, str]:
+
+def convert_to_ort(onnx_path: Path, workdir: Path, target_platform: str = "arm") -> tuple[bytes, str]:
     """Convert `onnx_path` with ONNX Runtime's tool; return the ORT-format model bytes and the required-operators
-    config text (the file `--include_ops_by_config` of a minimal build reads). `workdir` holds the tool's files."""
+    config text (the file `--include_ops_by_config` of a minimal build reads). `workdir` holds the tool's files.
+
+    `target_platform`: "arm" for ARM devices (see the module docstring), "amd64" for x86 ones. An "arm" file of a
+    model with int8 (s8) activations runs its s8s8 kernels, which are fast on ARM but several times slower on x86
+    than the u8 path ORT picks there for the same ONNX model: time such an artifact's ONNX model on an x86 host."""
     from onnxruntime.tools.convert_onnx_models_to_ort import OptimizationStyle, convert_onnx_models_to_ort
 
+    if target_platform not in TARGET_PLATFORMS:
+        raise CompressError(f"ORT format: target platform {target_platform!r}; expected one of "
+                            f"{', '.join(TARGET_PLATFORMS)}")
     onnx_path, workdir = Path(onnx_path), Path(workdir)
     if not onnx_path.is_file():
         raise CompressError(f"ORT format: {onnx_path} does not exist; expected an ONNX model file")
@@ -43,7 +53,7 @@ def convert_to_ort(onnx_path: Path, workdir: Path) -> tuple[bytes, str]:
     try:
         with contextlib.redirect_stdout(io.StringIO()):  # the tool prints a line per model
             convert_onnx_models_to_ort(model, output_dir=output_dir, optimization_styles=[OptimizationStyle.Fixed],
-                                       target_platform="arm")
+                                       target_platform=target_platform)
     except Exception as exc:  # noqa: BLE001 - ORT raises Fail/InvalidGraph/RuntimeError; all mean the same here
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise CompressError(f"ORT format: ONNX Runtime's converter failed on {onnx_path}: {first[:300]}") from None

@@ -54,8 +54,8 @@ class TensorDistillConfig(StepConfig):
     student_kwargs: str = ""
     # "package.module:function" building the student; "" uses the teacher's own factory (same family, narrower).
     student_factory: str = ""
-    # ECG teacher -> 70k-parameter student on 2,400 simulated windows: ~2 s per epoch on one core; 30 epochs reach
-    # the teacher's labels on the held-out set (see benchmarks/train_ecg_teacher.py for the teacher).
+    # ECG teacher -> 48k-parameter ecg-student on 2,400 simulated windows: under 1 s per epoch on one core; the loss
+    # flattens after ~15 epochs and 30 reach 99.8% held-out agreement (the 71k ecg-student-wide: 100%).
     epochs: int = 30
     batch_size: int = 64
     # AdamW peak learning rate of a one-cycle schedule: a student trained from scratch takes a high rate early.

@@ -233,7 +233,8 @@ def test_prune_channels_refuses_models_without_blocks(tmp_path):
 
 # ---- ORT format ---------------------------------------------------------------------------------------------------
 
-def test_ort_format_round_trip_of_an_int8_cnn(tmp_path):
+@pytest.mark.parametrize("target", ["arm", "amd64"])
+def test_ort_format_round_trip_of_an_int8_cnn(tmp_path, target):
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
     teacher = tiny_teacher()
@@ -251,7 +252,7 @@ def test_ort_format_round_trip_of_an_int8_cnn(tmp_path):
     int8 = tmp_path / "model.int8.onnx"
     quantize_static(str(fp32), str(int8), Reader(), quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8,
                     weight_type=QuantType.QInt8)
-    model_bytes, operators = convert_to_ort(int8, tmp_path / "work")
+    model_bytes, operators = convert_to_ort(int8, tmp_path / "work", target)
     assert model_bytes[4:8] == b"ORTM"  # the ORT format's flatbuffer file identifier
     assert "QLinearConv" in operators or "QuantizeLinear" in operators
     assert str(tmp_path) not in operators
@@ -269,6 +270,8 @@ def test_ort_format_round_trip_of_an_int8_cnn(tmp_path):
 def test_ort_format_errors(tmp_path):
     with pytest.raises(CompressError, match="does not exist"):
         convert_to_ort(tmp_path / "missing.onnx", tmp_path / "work")
+    with pytest.raises(CompressError, match="expected one of arm, amd64"):
+        convert_to_ort(tmp_path / "missing.onnx", tmp_path / "work", "x86")
     broken = tmp_path / "broken.onnx"
     broken.write_bytes(b"not a model")
     with pytest.raises(CompressError, match="converter failed"):
