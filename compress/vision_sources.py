@@ -109,7 +109,7 @@ def _task_of(folder: Path, config: Any, task: str | None) -> str:
         (inferred,) = found
         if task is not None and task != inferred:
             raise SourceError(f"SOURCE {folder}: --task {task} was asked for, but its architecture "
-                              f"{architectures[0]} is a {inferred} model")
+                              f"{architectures[0]} is for {inferred}")
         return inferred
     if task is None:
         raise SourceError(f"SOURCE {folder}: cannot tell the task from architectures {architectures}; pass --task "

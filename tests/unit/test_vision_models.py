@@ -123,7 +123,7 @@ def test_segformer_logits_come_back_at_the_input_size(segformer_folder: Path) ->
 
 
 def test_task_mismatch_and_missing_preprocessor_are_clear(vit_folder: Path, tmp_path: Path) -> None:
-    with pytest.raises(SourceError, match="ForImageClassification is a image-classification model"):
+    with pytest.raises(SourceError, match="architecture ViTForImageClassification is for image-classification"):
         load_hf_vision_teacher(vit_folder, "segmentation")
     folder = save_tiny_vit(tmp_path / "bare")
     (folder / "preprocessor_config.json").unlink()
