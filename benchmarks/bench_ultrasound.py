@@ -25,7 +25,7 @@ def run_task(kind: str, teacher: Path, folder: Path, reuse: bool) -> dict:
     from hfm_compress.tensor_data import load_set
 
     paths = {recipe: folder / f"{teacher.name}-{recipe}.hfm" for recipe in RECIPES}
-    manifests = {recipe: build(teacher, recipe, path, reuse, PROFILE) for recipe, path in paths.items()}
+    manifests = {recipe: build(teacher, recipe, path, reuse, PROFILE, "synth:ultrasound") for recipe, path in paths.items()}
     spec = manifests["fp32"]
     frames = load_set("synth:ultrasound", "evaluation", spec["task"], spec["preprocessing"])
     times = latency(paths, frames.inputs[:48], PROFILE)

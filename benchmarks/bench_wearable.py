@@ -5,7 +5,8 @@ Usage: python benchmarks/bench_wearable.py [--teacher DIR] [--hours 24] [--reuse
 The teacher defaults to benchmarks/out/teachers/ecg-cnn (train_ecg_teacher.py writes it). Artifacts are built with
 the CLI (`hfm-compress compress TEACHER --profile wearable --recipe fp32|int8|auto`); `--reuse` keeps built ones.
 Per-window latency: 1 thread, batch 1, the three contenders interleaved by blocks on the same held-out windows.
-Session memory: RSS after opening the session minus before, each in a fresh process, median of 3.
+Session memory: RSS after opening the session minus before, in a fresh process (first session: includes ONNX
+Runtime's one-time environment set-up) and again in the same process (the model's own cost); median of 3.
 Writes benchmarks/out/wearable.json.
 """
 
@@ -34,19 +35,24 @@ artifact = read_artifact({path!r})
 member = artifact.manifest["model"].get("ort_file") if {ort!r} else artifact.manifest["model"]["file"]
 data = artifact.member(member)
 settings = SessionSettings.from_profile(load_profile("wearable"))
+fmt = "ort" if {ort!r} else "onnx"
 gc.collect()
 before = rss_mb()
-session = settings.open(data, "ort" if {ort!r} else "onnx")
-after = rss_mb()
-print(json.dumps({{"added_mb": after - before}}))
+session = settings.open(data, fmt)
+first = rss_mb() - before
+del session
+gc.collect()
+before = rss_mb()
+session = settings.open(data, fmt)
+print(json.dumps({{"added_mb": first, "again_mb": rss_mb() - before}}))
 """
 
 
-def build(teacher: Path, recipe: str, out: Path, reuse: bool, profile: str = "wearable") -> dict:
+def build(teacher: Path, recipe: str, out: Path, reuse: bool, profile: str = "wearable", data: str = "synth:ecg") -> dict:
     if not (reuse and out.exists()):
         started = time.perf_counter()
         command = [str(Path(sys.executable).parent / "hfm-compress"), "compress", str(teacher), "--profile", profile,
-                   "--out", str(out), "--recipe", recipe, "--json"]
+                   "--out", str(out), "--recipe", recipe, "--calib", data, "--eval", data, "--train", data, "--json"]
         result = subprocess.run(command, capture_output=True, text=True)
         if result.returncode != 0:
             raise SystemExit(f"compress --recipe {recipe} failed: {result.stderr.strip()[-1500:]}")
@@ -56,10 +62,11 @@ def build(teacher: Path, recipe: str, out: Path, reuse: bool, profile: str = "we
     return dict(read_artifact(out).manifest)
 
 
-def session_memory(path: Path, ort: bool, repeats: int = 3) -> float:
-    values = [json.loads(run_child(MEMORY_CODE.format(path=str(path), ort=ort))["stdout"])["added_mb"]
-              for _ in range(repeats)]
-    return round(median(values), 2)
+def session_memory(path: Path, ort: bool, repeats: int = 3) -> tuple[float, float]:
+    """RSS added by opening the session: as the first session of a process (it also initialises ONNX Runtime's
+    environment, ~9 MB in the full Python build), and once more in the same process (the model's own cost)."""
+    runs = [json.loads(run_child(MEMORY_CODE.format(path=str(path), ort=ort))["stdout"]) for _ in range(repeats)]
+    return round(median([r["added_mb"] for r in runs]), 2), round(median([r["again_mb"] for r in runs]), 2)
 
 
 def latency(paths: dict[str, Path], windows, profile: str = "wearable") -> dict[str, float]:
@@ -122,7 +129,12 @@ def main() -> None:
     folder = OUT_DIR / "wearable"
     folder.mkdir(parents=True, exist_ok=True)
     paths = {recipe: folder / f"ecg-{recipe}.hfm" for recipe in RECIPES}
-    manifests = {recipe: build(args.teacher, recipe, path, args.reuse) for recipe, path in paths.items()}
+    # The fp32 and INT8 teachers cannot be packed for the wearable's 256 KB budget: they are packed for the same
+    # session settings with the budgets lifted (wearable-reference.toml); every latency and memory figure below is
+    # measured with the wearable profile's session settings.
+    manifests = {recipe: build(args.teacher, recipe, path, args.reuse,
+                               "wearable" if recipe == "auto" else str(HERE / "wearable-reference.toml"))
+                 for recipe, path in paths.items()}
 
     from hfm_compress.tensor_data import load_set
 
@@ -140,7 +152,7 @@ def main() -> None:
             "size_ratio_vs_teacher": round(teacher_size / paths[recipe].stat().st_size, 2),
             "ms_per_window": round(times[recipe], 3),
             "speedup_vs_teacher_onnx_fp32": round(times["fp32"] / times[recipe], 2),
-            "session_memory_mb": session_memory(paths[recipe], ort),
+            **dict(zip(("session_memory_mb", "session_memory_again_mb"), session_memory(paths[recipe], ort))),
             "agreement": fidelity["agreement"], "accuracy": fidelity.get("accuracy"),
             "af_sensitivity": fidelity["sensitivity"]["atrial_fibrillation"],
             "teacher_af_sensitivity": fidelity["teacher_sensitivity"]["atrial_fibrillation"],
@@ -151,11 +163,12 @@ def main() -> None:
         results[recipe] = result
         rows.append((recipe, f"{result['size_kb']:.0f} KB", f"{result['size_ratio_vs_teacher']:.1f}x",
                      f"{result['ms_per_window']:.3f} ms", f"{result['speedup_vs_teacher_onnx_fp32']:.2f}x",
-                     f"{result['session_memory_mb']:.1f} MB", f"{result['agreement']:.4f}",
+                     f"{result['session_memory_mb']:.1f} / {result['session_memory_again_mb']:.1f} MB",
+                     f"{result['agreement']:.4f}",
                      f"{result['af_sensitivity']:.3f} ({result['teacher_af_sensitivity']:.3f})",
                      f"{result['max_sensitivity_drop']:+.3f}"))
     print_table(f"Wearable ECG, {len(evaluation)} held-out 10 s windows; latency 1 thread batch 1 (this machine)",
-                ["recipe", "size", "smaller", "per window", "faster than fp32", "session memory", "agreement",
+                ["recipe", "size", "smaller", "per window", "faster than fp32", "session memory first / again", "agreement",
                  "AF sensitivity (teacher)", "max sens. drop"], rows)
     day = stream_day(paths["auto"], args.hours)
     print_table(f"Streaming {args.hours:g} h of simulated ECG through the auto artifact (60 s chunks)",

@@ -59,7 +59,9 @@ def run_tensor_steps(steps: Sequence[StepConfig], teacher: TensorTeacher, data: 
         ctx.progress(f"step {number + 1}/{total}: {step.TYPE}", number, total)
         started = time.perf_counter()
         module = importlib.import_module(STEP_MODULES[step.TYPE])
-        current, report = module.run_step(step, current, teacher, data, ctx)
+        # Each step keeps its checkpoints in its own folder, so two steps of one type cannot resume each other's.
+        step_ctx = dataclasses.replace(ctx, checkpoint_dir=ctx.checkpoint_dir / f"step{number}-{step.TYPE}")
+        current, report = module.run_step(step, current, teacher, data, step_ctx)
         report.seconds = time.perf_counter() - started
         reports.append(report)
     return current, reports
