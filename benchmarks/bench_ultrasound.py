@@ -61,11 +61,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--teachers", type=Path, default=OUT_DIR / "teachers")
     parser.add_argument("--reuse", action="store_true", help="keep artifacts built by an earlier run")
+    parser.add_argument("--only", choices=tuple(TEACHERS), default=None, help="one task only")
     args = parser.parse_args()
     folder = OUT_DIR / "ultrasound"
     folder.mkdir(parents=True, exist_ok=True)
     report = {}
     for kind, name in TEACHERS.items():
+        if args.only and kind != args.only:
+            continue
         teacher = args.teachers / name
         if not teacher.exists():
             raise SystemExit(f"{teacher} is missing: run python benchmarks/train_ultrasound_teachers.py first")
@@ -77,7 +80,7 @@ def main() -> None:
         print_table(f"{kind}: {name} on {PROFILE} (batch 1, {results['fp32']['threads']} threads, this machine)",
                     ["recipe", "size", "smaller", "per frame", "faster than fp32", "frames/s", "vs teacher", "task"],
                     rows)
-    path = write_json("ultrasound", {"machine": machine(), "profile": PROFILE, "results": report,
+    path = write_json(f"ultrasound-{args.only}" if args.only else "ultrasound", {"machine": machine(), "profile": PROFILE, "results": report,
                                      "goals": {"classification": {"smaller_min": 4, "faster_min": 3,
                                                                   "agreement_min": 0.98, "sensitivity_drop_max": 0.02},
                                                "segmentation": {"faster_min": 3, "dice_vs_teacher_min": 0.95}}})

@@ -19,6 +19,7 @@ from hfm_runtime.profiles import DeviceProfile
 # Weight-carrying ops: convolutions, linear layers (Gemm) and transformer MatMuls.
 INT8_OPS = ("Conv", "MatMul", "Gemm")
 TENSOR_RECIPES = ("fp32", "int8", AUTO)
+VIT_DISTILL_EPOCHS = 4  # 6,000 phantom frames x 4 passes: ~10 min on 2 cores for a 6-layer, 192-wide ViT
 
 
 def _export() -> StepConfig:
@@ -80,15 +81,32 @@ def _family_steps(profile: DeviceProfile, teacher: TensorTeacher) -> tuple[list[
         from hfm_compress import signal_models
 
         hooks = {"plan": getattr(signal_models, "auto_steps", None)}
-    elif family in ("vit",):
-        from hfm_compress import vit_prune
-
-        hooks = {"plan": getattr(vit_prune, "auto_steps", None)}
+    elif family == "vit":
+        hooks = {"plan": _vit_steps}
     plan = hooks.get("plan")
     if plan is None:
         return [], [f"no distillation or pruning: {teacher.model_type} is not a family these steps know "
                     "(ecg_cnn, ViT); only quantization"]
     return plan(profile, teacher)
+
+
+def _vit_steps(profile: DeviceProfile, teacher: TensorTeacher) -> tuple[list[StepConfig], list[str]]:
+    """A latency-bound profile gets a ViT student with half the layers (evenly spread, the last kept), distilled from
+    the teacher's logits: encoder layers are nearly all of a ViT's compute, so half the layers is about half the time,
+    and static INT8 then brings the size under a quarter."""
+    from hfm_compress.recipes import spread_layers
+    from hfm_compress.vit_distill import VitDistillConfig
+
+    from hfm_compress.vit_prune import vit_of
+
+    layers = int(vit_of(teacher.model).config.num_hidden_layers)
+    if profile.binding != "latency" or layers < 4:
+        return [], [f"no distillation: profile {profile.name} is {profile.binding}-bound and the ViT has {layers} layers"]
+    keep = spread_layers(layers, layers // 2)
+    return [VitDistillConfig(layers=keep, epochs=VIT_DISTILL_EPOCHS)], [
+        f"distill-vit into layers {keep} of {layers}: profile {profile.name} is bound by {profile.latency_ms:g} ms per "
+        f"{profile.latency_unit} on an assumed {profile.assumed_slowdown:g}x slower device; encoder layers are the "
+        "ViT's compute, so half of them is about half the time"]
 
 
 def _family(teacher: TensorTeacher) -> str:
