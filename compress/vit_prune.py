@@ -43,7 +43,8 @@ class HeadPruneConfig(StepConfig):
     TYPE = "prune-heads"
 
     # Heads per layer to keep: a count (int) or a fraction (float). 0.5 halves attention's Q/K/V/output matrices
-    # (a third of a ViT layer's weights); on the phantom ViT a short recovery brings agreement back (RESULTS.md).
+    # (a third of a ViT layer's weights). Phantom ViT (6 heads -> 3): agreement with the teacher 88.3% after the cut,
+    # 98.0% after 2 recovery epochs on 3,000 phantoms (85 s on 2 CPU cores).
     heads_keep: int | float = 0.5
     # FFN neurons per layer to keep (count or fraction); the FFN holds two thirds of a layer's weights.
     ffn_keep: int | float = 1.0
