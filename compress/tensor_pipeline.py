@@ -24,6 +24,7 @@ from hfm_compress.tensor_sources import IMAGE_TASKS, TensorTeacher
 from hfm_compress.tensor_steps import StepContext, is_tensor_torch_step, run_tensor_steps
 from hfm_runtime.artifact import read_artifact, write_artifact
 from hfm_runtime.pack import pack_artifact
+from hfm_runtime.postprocess import softmax
 from hfm_runtime.profiles import DeviceProfile
 from hfm_runtime.session import SessionSettings
 
@@ -197,7 +198,7 @@ def export_tensor_model(model: TensorTeacher, config: StepConfig, out: Path, inp
         raise CompressError(f"export needs at least 6 calibration inputs to check the graph; got {len(inputs)}")
     as_feed = lambda batch: {model.input_name: torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))}  # noqa: E731
     dynamic = {model.input_name: {0: "batch"}, model.output_name: {0: "batch"}}
-    return export_onnx(_Named(model.model), as_feed(inputs[:2]), [model.output_name], dynamic, out, config,
+    return export_onnx(_input_named(model.model), as_feed(inputs[:2]), [model.output_name], dynamic, out, config,
                        [as_feed(inputs[2:5]), as_feed(inputs[5:6])])
 
 
@@ -220,21 +221,19 @@ class _AgreementScorer:
         return FidelityScore(mean=float(np.mean(rates)), min=float(np.min(rates)))
 
 
-class _Named:
-    """Call the wrapped module as `module(input=...)`, as the exporter calls it with keyword inputs."""
+def _input_named(module: Any) -> Any:
+    """Wrap `module` so it can be called as `module(input=...)`: the exporter passes keyword inputs by graph name."""
+    import torch
 
-    def __new__(cls, module: Any) -> Any:
-        import torch
+    class InputNamed(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = module
 
-        class Named(torch.nn.Module):
-            def __init__(self) -> None:
-                super().__init__()
-                self.model = module
+        def forward(self, input):  # type: ignore[no-untyped-def]  # noqa: A002
+            return self.model(input)
 
-            def forward(self, input):  # type: ignore[no-untyped-def]  # noqa: A002
-                return self.model(input)
-
-        return Named().eval()
+    return InputNamed().eval()
 
 
 def _torch_logits(model: TensorTeacher, inputs: np.ndarray, batch_size: int = 32) -> np.ndarray:
@@ -246,11 +245,6 @@ def _torch_logits(model: TensorTeacher, inputs: np.ndarray, batch_size: int = 32
             rows.append(model.model(torch.from_numpy(np.ascontiguousarray(inputs[start:start + batch_size]))).numpy())
     return np.concatenate(rows)
 
-
-def _softmax1(logits: np.ndarray) -> np.ndarray:
-    from hfm_runtime.postprocess import softmax
-
-    return softmax(logits, axis=1)
 
 
 def _to_ort(model_path: Path, workdir: Path, config: StepConfig) -> tuple[StepReport, bytes, str]:
@@ -271,7 +265,7 @@ def evaluate_tensor_artifact(artifact_path: Path, teacher: TensorTeacher, profil
 
     model = hfm_runtime.load(artifact_path, profile=profile)
     progress("evaluate: teacher", 0, 3)
-    teacher_probs = _softmax1(_torch_logits(teacher, data.inputs))
+    teacher_probs = softmax(_torch_logits(teacher, data.inputs), axis=1)
     progress("evaluate: artifact", 1, 3)
     candidate = model.run_items(list(data.inputs))
     if teacher.task == "segmentation":

@@ -8,7 +8,6 @@ from calibration frames/windows cost nothing per call, which a frame-rate or per
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from hfm_compress.configs import StepConfig
 from hfm_compress.errors import ConfigError
@@ -76,18 +75,14 @@ def auto_tensor_recipe(profile: DeviceProfile, teacher: TensorTeacher) -> Recipe
 def _family_steps(profile: DeviceProfile, teacher: TensorTeacher) -> tuple[list[StepConfig], list[str]]:
     """Distillation/pruning steps that the teacher's family supports; none for an unknown architecture."""
     family = _family(teacher)
-    hooks: dict[str, Any] = {}
     if family == "ecg_cnn":
-        from hfm_compress import signal_models
+        from hfm_compress.signal_models import auto_steps
 
-        hooks = {"plan": getattr(signal_models, "auto_steps", None)}
-    elif family == "vit":
-        hooks = {"plan": _vit_steps}
-    plan = hooks.get("plan")
-    if plan is None:
-        return [], [f"no distillation or pruning: {teacher.model_type} is not a family these steps know "
-                    "(ecg_cnn, ViT); only quantization"]
-    return plan(profile, teacher)
+        return auto_steps(profile, teacher)
+    if family == "vit":
+        return _vit_steps(profile, teacher)
+    return [], [f"no distillation or pruning: {teacher.model_type} is not a family these steps know (ecg_cnn, ViT); "
+                "only quantization"]
 
 
 def _vit_steps(profile: DeviceProfile, teacher: TensorTeacher) -> tuple[list[StepConfig], list[str]]:

@@ -20,12 +20,12 @@ import dataclasses
 import hashlib
 import importlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from hfm_compress.errors import SourceError
+from hfm_compress.onnx_files import atomic_output
+from hfm_runtime.artifact import sha256_file
 
 IMAGE_TASKS = ("image-classification", "segmentation")
 SIGNAL_TASKS = ("signal-classification",)
@@ -149,7 +149,7 @@ def load_module_folder(folder: Path) -> TensorTeacher:
     except Exception as exc:  # torch raises RuntimeError/UnpicklingError with long messages
         raise SourceError(f"SOURCE {folder}: weights do not fit {spec['factory']}({kwargs}): "
                           f"{str(exc).splitlines()[0][:200]}") from None
-    return _teacher_from_spec(model.eval(), spec, name=str(folder), sha256=_file_sha256(weights), folder=folder,
+    return _teacher_from_spec(model.eval(), spec, name=str(folder), sha256=sha256_file(weights), folder=folder,
                               factory=spec["factory"], kwargs=kwargs)
 
 
@@ -162,8 +162,10 @@ def save_module_folder(folder: Path, model: Any, *, factory: str, kwargs: Mappin
     spec = {"format": MODULE_FORMAT, "version": 1, "factory": factory, "kwargs": dict(kwargs), "task": task,
             "labels": list(labels), "preprocessing": dict(preprocessing), "weights": MODULE_WEIGHTS_FILE,
             **(dict(extra) if extra else {})}
-    _atomic_write(folder / MODULE_WEIGHTS_FILE, lambda handle: torch.save(model.state_dict(), handle))
-    _atomic_write(folder / MODULE_SPEC_FILE, lambda handle: handle.write(json.dumps(spec, indent=2).encode()))
+    with atomic_output(folder / MODULE_WEIGHTS_FILE) as temp:
+        torch.save(model.state_dict(), temp)
+    with atomic_output(folder / MODULE_SPEC_FILE) as temp:
+        temp.write_text(json.dumps(spec, indent=2))
     return folder
 
 
@@ -210,26 +212,6 @@ def _read_json(path: Path, what: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise SourceError(f"{what} {path} holds a {type(data).__name__}; expected a JSON object")
     return data
-
-
-def _atomic_write(path: Path, write: Callable[[Any], Any]) -> None:
-    handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False)
-    try:
-        with handle:
-            write(handle)
-        os.chmod(handle.name, 0o644)
-        os.replace(handle.name, path)
-    except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
-        raise
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _state_sha256(model: Any) -> str:

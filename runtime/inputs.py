@@ -80,11 +80,7 @@ class ImageInputs(TensorInputs):
 
     def items(self, inputs: Any) -> list[np.ndarray]:
         """A file path or a frame array, or a list of them; each DICOM cine frame is an input of its own."""
-        if isinstance(inputs, PATH_TYPES) or isinstance(inputs, np.ndarray):
-            inputs = [inputs]
-        if not isinstance(inputs, (list, tuple)) or not inputs:
-            raise InputError(f"inputs is {_describe(inputs)}; expected an image file, a frame array, or a non-empty "
-                             "list of them")
+        inputs = _as_list(inputs, "an image file, a frame array")
         frames: list[np.ndarray] = []
         for index, item in enumerate(inputs):
             if isinstance(item, PATH_TYPES):
@@ -106,11 +102,7 @@ class SignalInputs(TensorInputs):
     def items(self, inputs: Any, fs: float | None = None) -> list[np.ndarray]:
         """Record files or arrays, each cut into windows. WFDB records carry their rate; arrays and CSV/NPY records are
         taken at `fs`, by default the model's rate."""
-        if isinstance(inputs, PATH_TYPES) or isinstance(inputs, np.ndarray):
-            inputs = [inputs]
-        if not isinstance(inputs, (list, tuple)) or not inputs:
-            raise InputError(f"inputs is {_describe(inputs)}; expected a record file, a signal array, or a non-empty "
-                             "list of them")
+        inputs = _as_list(inputs, "a record file, a signal array")
         windows: list[np.ndarray] = []
         for index, item in enumerate(inputs):
             if isinstance(item, PATH_TYPES):
@@ -142,7 +134,11 @@ def adapter_for(manifest: Mapping[str, Any], members: Any, input_names: Sequence
     return SignalInputs(manifest, input_names)
 
 
-def _describe(value: Any) -> str:
-    if isinstance(value, (list, tuple)) and not value:
-        return "an empty list"
-    return f"a {type(value).__name__}"
+def _as_list(inputs: Any, expected: str) -> list[Any]:
+    """One path or array, or a non-empty list of them, as a list."""
+    if isinstance(inputs, PATH_TYPES) or isinstance(inputs, np.ndarray):
+        return [inputs]
+    if not isinstance(inputs, (list, tuple)) or not inputs:
+        described = "an empty list" if isinstance(inputs, (list, tuple)) else f"a {type(inputs).__name__}"
+        raise InputError(f"inputs is {described}; expected {expected}, or a non-empty list of them")
+    return list(inputs)
