@@ -19,15 +19,17 @@ from common import OUT_DIR, machine, print_table, write_json
 PROFILE = "ultrasound-host"
 RECIPES = ("fp32", "int8", "auto")
 TEACHERS = {"classification": "us-vit", "segmentation": "us-segformer"}
+DATA = "synth:ultrasound"  # calibration and evaluation: the generator's default seeds for each role
+TRAIN = "synth:ultrasound?n=2000"  # 6,000 phantoms (seed 1000, disjoint from evaluation) for the kd student
 
 
 def run_task(kind: str, teacher: Path, folder: Path, reuse: bool) -> dict:
     from hfm_compress.tensor_data import load_set
 
     paths = {recipe: folder / f"{teacher.name}-{recipe}.hfm" for recipe in RECIPES}
-    manifests = {recipe: build(teacher, recipe, path, reuse, PROFILE, "synth:ultrasound") for recipe, path in paths.items()}
+    manifests = {recipe: build(teacher, recipe, path, reuse, PROFILE, DATA, TRAIN) for recipe, path in paths.items()}
     spec = manifests["fp32"]
-    frames = load_set("synth:ultrasound", "evaluation", spec["task"], spec["preprocessing"])
+    frames = load_set(DATA, "evaluation", spec["task"], spec["preprocessing"])
     times = latency(paths, frames.inputs[:48], PROFILE)
     teacher_size = paths["fp32"].stat().st_size
     results = {}

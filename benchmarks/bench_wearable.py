@@ -48,11 +48,13 @@ print(json.dumps({{"added_mb": first, "again_mb": rss_mb() - before}}))
 """
 
 
-def build(teacher: Path, recipe: str, out: Path, reuse: bool, profile: str = "wearable", data: str = "synth:ecg") -> dict:
+def build(teacher: Path, recipe: str, out: Path, reuse: bool, profile: str = "wearable", data: str = "synth:ecg",
+          train: str | None = None) -> dict:
     if not (reuse and out.exists()):
         started = time.perf_counter()
         command = [str(Path(sys.executable).parent / "hfm-compress"), "compress", str(teacher), "--profile", profile,
-                   "--out", str(out), "--recipe", recipe, "--calib", data, "--eval", data, "--train", data, "--json"]
+                   "--out", str(out), "--recipe", recipe, "--calib", data, "--eval", data, "--train", train or data,
+                   "--json"]
         result = subprocess.run(command, capture_output=True, text=True)
         if result.returncode != 0:
             raise SystemExit(f"compress --recipe {recipe} failed: {result.stderr.strip()[-1500:]}")

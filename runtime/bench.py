@@ -34,6 +34,9 @@ class BenchResult:
     rss_added_mb: float
     size_mb: float
     threads: int
+    unit: str  # the profile's latency unit: "frame", "window", "sentence", ...
+    per_second: float  # units per second at p50 on this machine
+    per_second_device: float  # the same on the profile's device (this machine's rate / its assumed slowdown)
     notes: tuple[str, ...]
     checks: tuple[BudgetCheck, ...]
 
@@ -84,6 +87,7 @@ def bench(
             progress(done + 1, runs)
     peak = memory.peak_rss_mb()
     p50 = statistics.median(timings)
+    per_second = 1000.0 * batch_size / p50
     checks = (
         check_size(model.artifact.size_bytes, device),
         check_precision(model.manifest, device),
@@ -95,5 +99,6 @@ def bench(
         p50_ms=round(p50, 3), p95_ms=round(percentile(timings, 95), 3), mean_ms=round(statistics.fmean(timings), 3),
         load_ms=round(load_ms, 1), rss_before_mb=round(rss_before, 1), peak_rss_mb=round(peak, 1),
         rss_added_mb=round(peak - rss_before, 1), size_mb=round(model.artifact.size_bytes / 1e6, 3),
-        threads=model.settings.intra_op_threads, notes=model.settings.notes, checks=checks,
+        threads=model.settings.intra_op_threads, unit=device.latency_unit, per_second=round(per_second, 1),
+        per_second_device=round(per_second / device.assumed_slowdown, 1), notes=model.settings.notes, checks=checks,
     )

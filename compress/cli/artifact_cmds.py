@@ -107,6 +107,8 @@ def bench(
     else:
         rows = [
             ("latency p50 / p95", f"{result.p50_ms:.2f} / {result.p95_ms:.2f} ms (batch {batch_size}, {result.threads} threads, {runs} runs)"),
+            (f"{result.unit}s per second", f"{result.per_second:.1f} here, {result.per_second_device:.1f} on the profile's "
+                                            "device (assumed slowdown)"),
             ("load + verify + self-test", f"{result.load_ms:.0f} ms"),
             ("peak RSS / added by model", f"{result.peak_rss_mb:.1f} / {result.rss_added_mb:.1f} MB"),
             ("artifact size", f"{result.size_mb:.2f} MB"),

@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from hfm_compress.cli import app
@@ -52,6 +53,9 @@ def test_bench_reports_percentiles_and_budgets(tiny_artifact: Path) -> None:
     assert report["p95_ms"] >= report["p50_ms"] > 0
     assert {c["budget"] for c in report["checks"]} == {"artifact_size_mb", "allowed_precisions", "latency_ms", "memory_mb"}
     assert report["rss_added_mb"] >= 0
+    assert report["unit"] == "text"
+    assert report["per_second"] == pytest.approx(1000.0 / report["p50_ms"], rel=0.01)
+    assert report["per_second_device"] < report["per_second"]  # clinic-cpu assumes a slower device
 
 
 def test_bench_strict_fails_when_a_budget_fails(tiny_artifact: Path, tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ preprocessor_config.json; nothing is downloaded. Each test takes a second or two
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -19,12 +20,17 @@ onnx = pytest.importorskip("onnx")
 from hfm_compress.configs import config_from_dict  # noqa: E402
 from hfm_compress.errors import ConfigError, SourceError  # noqa: E402
 from hfm_compress.export import ExportConfig  # noqa: E402
+from hfm_compress.imaging_students import CLS_STUDENT_KWARGS, cls_cnn, seg_cnn  # noqa: E402
 from hfm_compress.synth.ultrasound import US_CLASSES  # noqa: E402
 from hfm_compress.tensor_data import TensorData, load_set  # noqa: E402
+from hfm_compress.tensor_distill import TensorDistillConfig  # noqa: E402
+from hfm_compress.tensor_distill import run_step as distill_cnn  # noqa: E402
 from hfm_compress.tensor_pipeline import export_tensor_model  # noqa: E402
+from hfm_compress.tensor_recipes import plan_tensor_recipe  # noqa: E402
 from hfm_compress.tensor_sources import TensorTeacher, load_tensor_teacher  # noqa: E402
 from hfm_compress.tensor_steps import StepContext  # noqa: E402
 from hfm_compress.vision_sources import load_hf_vision_teacher  # noqa: E402
+from hfm_runtime.profiles import load_profile  # noqa: E402
 from hfm_compress.vit_distill import VitDistillConfig  # noqa: E402
 from hfm_compress.vit_distill import run_step as distill_vit  # noqa: E402
 from hfm_compress.vit_prune import HeadPruneConfig, head_counts, vit_of  # noqa: E402
@@ -181,3 +187,60 @@ def test_vision_step_configs_round_trip_and_reject_bad_values() -> None:
         HeadPruneConfig(heads_keep=0)
     with pytest.raises(ConfigError, match="distill-vit.segformer_depths"):
         VitDistillConfig(segformer_depths=(0, 1))
+
+
+# ---- CNN students for the ultrasound host -------------------------------------------------------------------------
+
+def ultrasound_host_kd(teacher: TensorTeacher) -> TensorDistillConfig:
+    recipe = plan_tensor_recipe(None, load_profile("ultrasound-host"), teacher)
+    assert [step.TYPE for step in recipe.steps] == ["kd", "export", "static-int8"]
+    assert "hundreds of small operators" in recipe.reasons[0]
+    return recipe.steps[0]
+
+
+def test_auto_on_ultrasound_host_distills_a_vit_into_a_cnn_classifier(vit_folder: Path, tmp_path: Path) -> None:
+    teacher = load_tensor_teacher(str(vit_folder))
+    kd = ultrasound_host_kd(teacher)
+    assert kd.student_factory == "hfm_compress.imaging_students:cls_cnn"
+    assert json.loads(kd.student_kwargs) == {**CLS_STUDENT_KWARGS, "classes": 3, "in_channels": 1}
+    student, report = distill_cnn(dataclasses.replace(kd, epochs=1, batch_size=8), teacher, teacher,
+                                  phantom_data(teacher), context(tmp_path))
+    assert report.details["student_parameters"] == sum(p.numel() for p in student.model.parameters())
+    with torch.no_grad():
+        assert tuple(student.model(torch.zeros(2, 1, SIZE, SIZE)).shape) == (2, 3)
+
+
+def test_segformer_cnn_student_has_the_teacher_output_and_far_fewer_onnx_nodes(segformer_folder: Path,
+                                                                               tmp_path: Path) -> None:
+    teacher = load_tensor_teacher(str(segformer_folder))
+    kd = ultrasound_host_kd(teacher)
+    assert kd.student_factory == "hfm_compress.imaging_students:seg_cnn"
+    data = phantom_data(teacher)
+    student, report = distill_cnn(dataclasses.replace(kd, epochs=2, batch_size=8), teacher, teacher, data,
+                                  context(tmp_path))
+    assert len(report.details["loss_by_epoch"]) == 2 and 0.0 <= report.details["evaluation_agreement"] <= 1.0
+    with torch.no_grad():
+        assert tuple(student.model(torch.zeros(1, 1, SIZE, SIZE)).shape) == (1, 2, SIZE, SIZE)
+    export_tensor_model(teacher, ExportConfig(), tmp_path / "teacher.onnx", data.calibration.inputs)
+    export_tensor_model(student, ExportConfig(), tmp_path / "student.onnx", data.calibration.inputs)
+    teacher_nodes = len(onnx.load(str(tmp_path / "teacher.onnx")).graph.node)
+    student_nodes = len(onnx.load(str(tmp_path / "student.onnx")).graph.node)
+    assert student_nodes * 3 < teacher_nodes  # the reason the recipe picks it: per-operator cost, not weights
+
+
+def test_no_cnn_student_when_the_size_is_not_a_multiple_of_16_or_the_profile_is_size_bound(vit_folder: Path) -> None:
+    teacher = load_tensor_teacher(str(vit_folder))
+    odd = dataclasses.replace(teacher, preprocessing={**teacher.preprocessing, "height": 40, "width": 40})
+    recipe = plan_tensor_recipe(None, load_profile("ultrasound-host"), odd)
+    assert recipe.steps[0].TYPE == "export" and "divisible by 16" in recipe.reasons[0]
+    recipe = plan_tensor_recipe(None, load_profile("wearable"), teacher)
+    assert "kd" not in [step.TYPE for step in recipe.steps] and "size-bound" in recipe.reasons[0]
+
+
+def test_imaging_students_reject_bad_arguments() -> None:
+    with pytest.raises(ConfigError, match="expected 4 stages"):
+        seg_cnn(widths=[8, 16])
+    with pytest.raises(ConfigError, match="classes = 1"):
+        cls_cnn(classes=1)
+    with pytest.raises(ConfigError, match="widths"):
+        cls_cnn(widths=[8, 0])
