@@ -20,7 +20,7 @@ PROFILE = "ultrasound-host"
 RECIPES = ("fp32", "int8", "auto")
 TEACHERS = {"classification": "us-vit", "segmentation": "us-segformer"}
 DATA = "synth:ultrasound"  # calibration and evaluation: the generator's default seeds for each role
-TRAIN = "synth:ultrasound?n=2000"  # 6,000 phantoms (seed 1000, disjoint from evaluation) for the kd student
+TRAIN = "synth:ultrasound?n=1000"  # 3,000 phantoms (seed 1000, disjoint from evaluation) for the kd student
 
 
 def run_task(kind: str, teacher: Path, folder: Path, reuse: bool) -> dict:

@@ -127,6 +127,7 @@ def train_vit(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
 
     timing = train_loop(model, inputs_of(images), torch.from_numpy(labels), loss_fn, epochs=args.vit_epochs,
                          batch=64, lr=1e-3, weight_decay=0.05, seed=args.seed, name="vit")
+    model.config.hfm_default_data = "synth:ultrasound"  # the CLI's default data for this teacher
     model.save_pretrained(folder)
     ViTImageProcessor(**spec(args.size)).save_pretrained(folder)
     return {**timing, "train_frames": len(labels), "epochs": args.vit_epochs,
@@ -173,6 +174,7 @@ def train_segformer(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     timing = train_loop(model, inputs_of(images[:count]), torch.from_numpy(masks[:count].astype(np.int64)), loss_fn,
                          epochs=args.seg_epochs, batch=32, lr=1e-3, weight_decay=0.01, seed=args.seed,
                          name="segformer")
+    model.config.hfm_default_data = "synth:ultrasound"  # the CLI's default data for this teacher
     model.save_pretrained(folder)
     SegformerImageProcessor(**spec(args.size), do_reduce_labels=False).save_pretrained(folder)
     return {**timing, "train_frames": count, "epochs": args.seg_epochs,

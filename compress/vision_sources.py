@@ -33,6 +33,9 @@ SUPPORTED_MODEL_TYPES = {
     "image-classification": ("vit", "deit", "resnet", "convnext", "convnextv2"),
     "segmentation": ("segformer",),
 }
+# config.json key naming the DATA the model was trained on (e.g. "synth:ultrasound"): the CLI's default --calib,
+# --eval and --train, as `default_data` is for module folders. transformers keeps unknown config keys as attributes.
+DEFAULT_DATA_KEY = "hfm_default_data"
 ARCHITECTURE_SUFFIXES = {"ForImageClassification": "image-classification", "ForSemanticSegmentation": "segmentation"}
 
 
@@ -97,7 +100,8 @@ def load_hf_vision_teacher(folder: Path, task: str | None = None) -> TensorTeach
     _check_preprocessing(str(folder), model_task, preprocessing)
     return TensorTeacher(name=str(folder), task=model_task, model=wrap_hf_model(hf_model, model_task),
                          labels=labels_of(config), preprocessing=preprocessing, sha256=weights_sha256(folder),
-                         model_type=type(hf_model).__name__, folder=folder)
+                         model_type=type(hf_model).__name__, folder=folder,
+                         default_data=getattr(config, DEFAULT_DATA_KEY, None))
 
 
 def _task_of(folder: Path, config: Any, task: str | None) -> str:

@@ -113,6 +113,14 @@ def test_vit_folder_is_an_image_classifier(vit_folder: Path) -> None:
         assert tuple(teacher.model(torch.zeros(2, 1, SIZE, SIZE)).shape) == (2, 3)
 
 
+def test_hf_folder_names_its_default_data_in_config(vit_folder: Path, tmp_path: Path) -> None:
+    assert load_tensor_teacher(str(vit_folder)).default_data is None
+    folder = save_tiny_vit(tmp_path / "trained")
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "hfm_default_data": "synth:ultrasound"}))
+    assert load_tensor_teacher(str(folder)).default_data == "synth:ultrasound"
+
+
 def test_resnet_folder_reads_shortest_edge_and_rgb(tmp_path: Path) -> None:
     teacher = load_hf_vision_teacher(save_tiny_resnet(tmp_path), None)
     assert teacher.task == "image-classification" and teacher.labels == ["normal", "abnormal"]
