@@ -56,7 +56,10 @@ def _fidelity_cells(kind: str, fidelity: dict) -> tuple[str, str]:
     if kind == "segmentation":
         return (f"Dice vs teacher {fidelity['dice_vs_teacher']:.4f}",
                 f"Dice vs truth {fidelity['dice_vs_truth']:.3f} (teacher {fidelity['teacher_dice_vs_truth']:.3f})")
-    return (f"agreement {fidelity['agreement']:.4f}",
+    where_right = fidelity.get("agreement_where_teacher_correct")
+    return (f"agreement {fidelity['agreement']:.4f}" + ("" if where_right is None else
+            f" ({where_right:.4f} where the teacher is right; {fidelity['disagreements_artifact_correct']} "
+            "disagreements the artifact gets right)"),
             f"accuracy {fidelity['accuracy']:.3f} (teacher {fidelity['teacher_accuracy']:.3f}), "
             f"max sens. drop {fidelity['max_sensitivity_drop']:+.3f}")
 

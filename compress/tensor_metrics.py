@@ -30,12 +30,20 @@ def classification_metrics(teacher_probs: np.ndarray, candidate_probs: np.ndarra
         metrics.update({
             "teacher_accuracy": round(float(np.mean(teacher_pred == labels)), 4),
             "accuracy": round(float(np.mean(candidate_pred == labels)), 4),
+            # Where the teacher is right, does the artifact follow it? Disagreements elsewhere fix a teacher error.
+            "agreement_where_teacher_correct": _mean_or_none(candidate_pred[teacher_pred == labels]
+                                                             == teacher_pred[teacher_pred == labels]),
+            "disagreements_artifact_correct": int(np.sum((candidate_pred != teacher_pred) & (candidate_pred == labels))),
             "teacher_sensitivity": teacher_sens,
             "sensitivity": candidate_sens,
             "sensitivity_drop": drops,
             "max_sensitivity_drop": max(drops.values()) if drops else None,
         })
     return metrics
+
+
+def _mean_or_none(values: np.ndarray) -> float | None:
+    return round(float(np.mean(values)), 4) if values.size else None
 
 
 def dice_scores(predicted: np.ndarray, target: np.ndarray, foreground: Sequence[int]) -> np.ndarray:
