@@ -252,3 +252,26 @@ def test_imaging_students_reject_bad_arguments() -> None:
         cls_cnn(classes=1)
     with pytest.raises(ConfigError, match="widths"):
         cls_cnn(widths=[8, 0])
+
+
+@pytest.mark.parametrize("folder_fixture", ["vit_folder", "segformer_folder"])
+def test_auto_artifact_for_ultrasound_host_is_an_int8_cnn_student(folder_fixture: str, tmp_path: Path,
+                                                                   request: pytest.FixtureRequest) -> None:
+    import hfm_runtime
+    from hfm_compress.tensor_pipeline import compress_tensor_model
+
+    teacher = load_tensor_teacher(str(request.getfixturevalue(folder_fixture)))
+    profile = load_profile("ultrasound-host")
+    recipe = plan_tensor_recipe(None, profile, teacher)
+    steps = [dataclasses.replace(recipe.steps[0], epochs=1, batch_size=8), *recipe.steps[1:]]
+    out = tmp_path / "auto.hfm"
+    compress_tensor_model(teacher, steps, profile, out, phantom_data(teacher), recipe_name=recipe.name,
+                          recipe_reasons=recipe.reasons)
+    model = hfm_runtime.load(out, "ultrasound-host")
+    assert model.manifest["model"]["precision"] == "int8"
+    assert [step["type"] for step in model.manifest["recipe"]] == ["kd", "export", "static-int8"]
+    ops = {node.op_type for node in onnx.load_from_string(model.artifact.member("model.onnx")).graph.node}
+    assert "Conv" in ops and "LayerNormalization" not in ops and "Softmax" not in ops  # a CNN, not the transformer
+    frames = np.random.default_rng(0).random((2, SIZE, SIZE), dtype=np.float32)
+    expected = (2, 3) if teacher.task == "image-classification" else (2, 2, SIZE, SIZE)
+    assert np.asarray(model.run(list(frames))).shape == expected
