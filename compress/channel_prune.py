@@ -19,9 +19,10 @@ from typing import Any
 import numpy as np
 
 from hfm_compress.configs import StepConfig, StepReport, check_range, register_config
-from hfm_compress.errors import CompressError, ConfigError
+from hfm_compress.errors import CompressError
 from hfm_compress.tensor_data import TensorData, TensorSet
-from hfm_compress.tensor_distill import TensorDistillConfig, evaluation_agreement, train_student
+from hfm_compress.tensor_distill import (TensorDistillConfig, check_training_fields, evaluation_agreement,
+                                        train_student, training_config)
 from hfm_compress.tensor_sources import TensorTeacher, import_factory
 from hfm_compress.tensor_steps import StepContext, parameter_count
 
@@ -51,17 +52,10 @@ class ChannelPruneConfig(StepConfig):
 
     def __post_init__(self) -> None:
         check_range("prune-channels", "keep_ratio", self.keep_ratio, 0.01, 1.0)
-        for name, low in (("round_to", 1), ("recover_epochs", 0), ("batch_size", 1), ("seed", 0)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ConfigError(f"prune-channels.{name} = {value!r} is invalid; expected an integer >= {low}")
-        check_range("prune-channels", "lr", self.lr, 1e-8, 1.0)
-        check_range("prune-channels", "temperature", self.temperature, 0.05, 100.0)
-        check_range("prune-channels", "alpha", self.alpha, 0.0, 1.0)
+        check_training_fields("prune-channels", self, ("round_to", 1), ("recover_epochs", 0))
 
     def recovery(self) -> TensorDistillConfig:
-        return TensorDistillConfig(epochs=max(1, self.recover_epochs), batch_size=self.batch_size, lr=self.lr,
-                                   temperature=self.temperature, alpha=self.alpha, seed=self.seed)
+        return training_config(self, self.recover_epochs)
 
 
 def run_step(config: ChannelPruneConfig, current: TensorTeacher, teacher: TensorTeacher, data: TensorData,

@@ -157,6 +157,26 @@ def _run_torch_steps(teacher: TextTeacher, steps: Sequence[StepConfig], data: Te
     return dataclasses.replace(teacher, model=result.model, tokenizer_json=result.tokenizer_json), result.reports
 
 
+def chain_onnx_steps(steps: Sequence[StepConfig], first: int, total: int, workdir: Path, progress: Progress,
+                     run_step: Callable[[StepConfig, Path | None, Path], StepReport],
+                     start: Path | None = None) -> tuple[Path | None, Path | None, list[StepReport]]:
+    """Run `steps` one after another through files `step{n}-{type}.onnx` in `workdir`, each timed and shown as
+    step n of `total`. Returns the last model, the last fp32 model (export/optimize output, else `start`) and the
+    reports."""
+    current, fp32, reports = start, start, []
+    for number, step in enumerate(steps, start=first):
+        progress(f"step {number + 1}/{total}: {step.TYPE}", number, total)
+        started = time.perf_counter()
+        out = workdir / f"step{number}-{step.TYPE}.onnx"
+        report = run_step(step, current, out)
+        report.seconds = time.perf_counter() - started
+        reports.append(report)
+        current = out
+        if step.TYPE in ("export", "optimize"):
+            fp32 = out
+    return current, fp32, reports
+
+
 class _OnnxStepRunner:
     """Chains the recipe's steps through files in a work folder; each step's report goes into the manifest."""
 
@@ -173,19 +193,9 @@ class _OnnxStepRunner:
 
     def run(self, recipe: Sequence[StepConfig], first: int = 0, total: int | None = None) -> tuple[Path, list[StepReport]]:
         """Run the ONNX steps; `first` and `total` number them within the whole recipe for progress."""
-        current: Path | None = self.teacher.onnx_path
-        reports: list[StepReport] = []
         total = total or len(recipe)
-        for number, step in enumerate(recipe, start=first):
-            self.progress(f"step {number + 1}/{total}: {step.TYPE}", number, total)
-            started = time.perf_counter()
-            out = self.workdir / f"step{number}-{step.TYPE}.onnx"
-            report = self._run_step(step, current, out)
-            report.seconds = time.perf_counter() - started
-            reports.append(report)
-            current = out
-            if step.TYPE in ("export", "optimize"):
-                self.fp32_onnx_path = out
+        current, self.fp32_onnx_path, reports = chain_onnx_steps(recipe, first, total, self.workdir, self.progress,
+                                                                 self._run_step, self.teacher.onnx_path)
         self.progress("steps", total, total)
         if current is None:
             raise CompressError("the recipe produced no ONNX model; it needs at least an 'export' step")

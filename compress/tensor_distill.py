@@ -68,14 +68,7 @@ class TensorDistillConfig(StepConfig):
     checkpoint_every: int = 100  # steps between checkpoints (one is always written at Ctrl-C and at the end)
 
     def __post_init__(self) -> None:
-        for name, low in (("epochs", 1), ("batch_size", 1), ("checkpoint_every", 1), ("seed", 0)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise ConfigError(f"kd.{name} = {value!r} is invalid; expected an integer >= {low}")
-            check_range("kd", name, value, low)
-        check_range("kd", "lr", self.lr, 1e-8, 1.0)
-        check_range("kd", "temperature", self.temperature, 0.05, 100.0)
-        check_range("kd", "alpha", self.alpha, 0.0, 1.0)
+        check_training_fields("kd", self, ("epochs", 1), ("checkpoint_every", 1))
         if not isinstance(self.student_kwargs, str):
             raise ConfigError(f"kd.student_kwargs = {self.student_kwargs!r} is invalid; expected a JSON object text, "
                               "a preset name or \"\"")
@@ -84,6 +77,24 @@ class TensorDistillConfig(StepConfig):
         if self.student_factory and not is_module_reference(self.student_factory):
             raise ConfigError(f"kd.student_factory = {self.student_factory!r} is invalid; expected "
                               "\"package.module:function\" or \"\"")
+
+
+def check_training_fields(step: str, config: Any, *integers: tuple[str, int]) -> None:
+    """The training fields every step that trains against the teacher has (lr, batch_size, temperature, alpha,
+    seed), plus the step's own integer fields given as (name, lowest value)."""
+    for name, low in (*integers, ("batch_size", 1), ("seed", 0)):
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ConfigError(f"{step}.{name} = {value!r} is invalid; expected an integer >= {low}")
+    check_range(step, "lr", config.lr, 1e-8, 1.0)
+    check_range(step, "temperature", config.temperature, 0.05, 100.0)
+    check_range(step, "alpha", config.alpha, 0.0, 1.0)
+
+
+def training_config(config: Any, epochs: int) -> TensorDistillConfig:
+    """The kd training loop's settings for a step's own training fields (recovery after pruning, distill-vit)."""
+    return TensorDistillConfig(epochs=max(1, epochs), batch_size=config.batch_size, lr=config.lr,
+                               temperature=config.temperature, alpha=config.alpha, seed=config.seed)
 
 
 @dataclasses.dataclass

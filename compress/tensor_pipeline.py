@@ -17,7 +17,7 @@ import numpy as np
 
 from hfm_compress.configs import StepConfig, StepReport, register_config
 from hfm_compress.errors import CompressError
-from hfm_compress.pipeline import TOOLCHAIN_VERSION, CompressResult, _precision, checkpoint_folder
+from hfm_compress.pipeline import TOOLCHAIN_VERSION, CompressResult, _precision, chain_onnx_steps, checkpoint_folder
 from hfm_compress.tensor_data import TensorData, TensorSet
 from hfm_compress.tensor_metrics import classification_metrics, segmentation_metrics
 from hfm_compress.tensor_sources import IMAGE_TASKS, TensorTeacher
@@ -142,18 +142,8 @@ class _OnnxSteps:
         self.export_config: StepConfig | None = None
 
     def run(self, steps: Sequence[StepConfig], first: int, total: int) -> tuple[Path, list[StepReport]]:
-        current: Path | None = None
-        reports = []
-        for number, step in enumerate(steps, start=first):
-            self.progress(f"step {number + 1}/{total}: {step.TYPE}", number, total)
-            started = time.perf_counter()
-            out = self.workdir / f"step{number}-{step.TYPE}.onnx"
-            report = self._step(step, current, out)
-            report.seconds = time.perf_counter() - started
-            reports.append(report)
-            current = out
-            if step.TYPE in ("export", "optimize"):
-                self.fp32_path = out
+        current, self.fp32_path, reports = chain_onnx_steps(steps, first, total, self.workdir, self.progress,
+                                                            self._step)
         assert current is not None  # _split guarantees an export step
         return current, reports
 

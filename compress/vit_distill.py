@@ -21,10 +21,11 @@ from typing import Any
 from hfm_compress.configs import StepConfig, StepReport, register_config
 from hfm_compress.errors import CompressError, ConfigError
 from hfm_compress.tensor_data import TensorData
-from hfm_compress.tensor_distill import TensorDistillConfig, evaluation_agreement, train_student
+from hfm_compress.tensor_distill import (TensorDistillConfig, check_training_fields, evaluation_agreement,
+                                        train_student, training_config)
 from hfm_compress.tensor_sources import TensorTeacher
 from hfm_compress.tensor_steps import StepContext, parameter_count
-from hfm_compress.vit_prune import check_training_fields, check_vit_shape_fields, shrink_vit
+from hfm_compress.vit_prune import check_vit_shape_fields, shrink_vit
 
 
 @register_config
@@ -54,7 +55,7 @@ class VitDistillConfig(StepConfig):
 
     def __post_init__(self) -> None:
         check_vit_shape_fields(self.TYPE, self.heads_keep, self.ffn_keep, self.layers)
-        check_training_fields(self.TYPE, self, "epochs", 1)
+        check_training_fields(self.TYPE, self, ("epochs", 1))
         depths = self.segformer_depths
         if depths is not None and (not isinstance(depths, tuple) or not depths or not all(
                 isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in depths)):
@@ -62,8 +63,7 @@ class VitDistillConfig(StepConfig):
                               "block counts >= 1, one per stage")
 
     def training(self) -> TensorDistillConfig:
-        return TensorDistillConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
-                                   temperature=self.temperature, alpha=self.alpha, seed=self.seed)
+        return training_config(self, self.epochs)
 
 
 def run_step(config: VitDistillConfig, current: TensorTeacher, teacher: TensorTeacher, data: TensorData,

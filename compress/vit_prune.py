@@ -24,11 +24,12 @@ from typing import Any
 
 import numpy as np
 
-from hfm_compress.configs import StepConfig, StepReport, check_range, register_config
+from hfm_compress.configs import StepConfig, StepReport, register_config
 from hfm_compress.errors import CompressError, ConfigError
 from hfm_compress.prune import _check_keep, _check_layers, resolve_keep
 from hfm_compress.tensor_data import TensorData, TensorSet
-from hfm_compress.tensor_distill import TensorDistillConfig, evaluation_agreement, train_student
+from hfm_compress.tensor_distill import (TensorDistillConfig, check_training_fields, evaluation_agreement,
+                                        train_student, training_config)
 from hfm_compress.tensor_sources import TensorTeacher
 from hfm_compress.tensor_steps import StepContext, parameter_count
 
@@ -62,27 +63,16 @@ class HeadPruneConfig(StepConfig):
 
     def __post_init__(self) -> None:
         check_vit_shape_fields(self.TYPE, self.heads_keep, self.ffn_keep, self.layers)
-        check_training_fields(self.TYPE, self, "recover_epochs", 0)
+        check_training_fields(self.TYPE, self, ("recover_epochs", 0))
 
     def recovery(self) -> TensorDistillConfig:
-        return TensorDistillConfig(epochs=max(1, self.recover_epochs), batch_size=self.batch_size, lr=self.lr,
-                                   temperature=self.temperature, alpha=self.alpha, seed=self.seed)
+        return training_config(self, self.recover_epochs)
 
 
 def check_vit_shape_fields(step: str, heads_keep: Any, ffn_keep: Any, layers: Any) -> None:
     _check_keep(step, "heads_keep", heads_keep)
     _check_keep(step, "ffn_keep", ffn_keep)
     _check_layers(step, layers)
-
-
-def check_training_fields(step: str, config: Any, epochs_field: str, min_epochs: int) -> None:
-    for name, low in ((epochs_field, min_epochs), ("batch_size", 1), ("seed", 0)):
-        value = getattr(config, name)
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ConfigError(f"{step}.{name} = {value!r} is invalid; expected an integer >= {low}")
-    check_range(step, "lr", config.lr, 1e-8, 1.0)
-    check_range(step, "temperature", config.temperature, 0.05, 100.0)
-    check_range(step, "alpha", config.alpha, 0.0, 1.0)
 
 
 def run_step(config: HeadPruneConfig, current: TensorTeacher, teacher: TensorTeacher, data: TensorData,
