@@ -18,6 +18,7 @@ from hfm_compress.errors import CompressError, ConfigError
 from hfm_runtime.profiles import DeviceProfile
 
 if TYPE_CHECKING:
+    from hfm_compress.quantize.int4 import Int4WeightOnlyConfig
     from hfm_compress.sources import TextTeacher
 
 if sys.version_info >= (3, 11):
@@ -48,6 +49,8 @@ NAMED_RECIPES: dict[str, Callable[[DeviceProfile], list[StepConfig]]] = {
 DEFAULT_RECIPE = "int8"
 AUTO = "auto"
 BYTES_PER_WEIGHT = {"int8": 1.0, "fp32": 4.0}
+# 4-bit rows in blocks of 64 with an fp32 scale and a 4-bit zero point per block.
+EMBEDDING_BYTES_PER_WEIGHT = 0.5 + 4 / 64 + 0.5 / 64
 
 
 @dataclasses.dataclass(frozen=True)
@@ -167,25 +170,62 @@ def auto_recipe(profile: DeviceProfile, shape: TeacherShape | None) -> Recipe:
     from hfm_compress.vocab import VocabPruneConfig
 
     quantize, precision, precision_reason = _auto_precision(profile)
-    onnx_steps = _fp32(profile) + quantize
     if shape is None:
-        return Recipe(AUTO, onnx_steps, ("no distill/prune/vocab: SOURCE is an ONNX file and those steps need the "
+        return Recipe(AUTO, _fp32(profile) + quantize, ("no distill/prune/vocab: SOURCE is an ONNX file and those steps need the "
                                          "torch model", precision_reason))
+    embeddings = _auto_embeddings(profile, precision)
+    size = _SizeModel(shape, precision, EMBEDDING_BYTES_PER_WEIGHT if embeddings else BYTES_PER_WEIGHT[precision])
     candidates = _auto_candidates(profile, shape)
-    rows = shape.vocab_after_prune or shape.vocab
-    sizes = [shape.parameters(c.depth(shape), c.ffn_keep, rows) * BYTES_PER_WEIGHT[precision] / 1e6
-             for c in candidates]
-    chosen = next((i for i, size in enumerate(sizes) if size <= profile.artifact_size_mb), len(candidates) - 1)
+    rows = shape.vocab
+    sizes = full_vocab_sizes = [size.megabytes(c, rows) for c in candidates]
+    cut = all(mb > profile.artifact_size_mb for mb in sizes) and _vocab_shrinks(shape)
+    if cut:  # only the size budget justifies the cut: held-out text loses the pieces the corpus lacks
+        rows = shape.vocab_after_prune or shape.vocab
+        sizes = [size.megabytes(c, rows) for c in candidates]
+    chosen = next((i for i, mb in enumerate(sizes) if mb <= profile.artifact_size_mb), len(candidates) - 1)
     student = candidates[chosen]
     reasons = (
         _student_reason(profile, shape, candidates, sizes, chosen),
-        _vocab_reason(shape),
-        _size_reason(profile, shape, student, sizes[chosen], precision),
+        _vocab_reason(profile, shape, cut, full_vocab_sizes[chosen] if not cut else min(full_vocab_sizes)),
+        _size_reason(profile, size, student, rows, sizes[chosen]),
         precision_reason,
-    )
-    vocab = VocabPruneConfig() if _vocab_shrinks(shape) else None
-    torch_steps = [step for step in (student.step(), vocab) if step is not None]
+    ) + ((_embeddings_reason(embeddings, shape, rows),) if embeddings else ())
+    torch_steps = [step for step in (student.step(), VocabPruneConfig() if cut else None) if step is not None]
+    # The 4-bit table goes in before INT8, which would otherwise quantize the embedding lookups to 8 bits.
+    onnx_steps = _fp32(profile) + ([embeddings] if embeddings else []) + quantize
     return Recipe(AUTO, torch_steps + onnx_steps, reasons)
+
+
+@dataclasses.dataclass(frozen=True)
+class _SizeModel:
+    """Artifact size estimate: encoder and other weights at the precision's bytes, word embeddings at theirs."""
+
+    shape: TeacherShape
+    precision: str
+    embedding_bytes: float
+
+    def megabytes(self, student: "_Student", rows: int) -> float:
+        shape = self.shape
+        table = rows * shape.hidden
+        rest = shape.parameters(student.depth(shape), student.ffn_keep, rows) - table
+        return (rest * BYTES_PER_WEIGHT[self.precision] + table * self.embedding_bytes) / 1e6
+
+
+def _auto_embeddings(profile: DeviceProfile, precision: str) -> "Int4WeightOnlyConfig | None":
+    """4-bit word embeddings where the profile allows int4: the table is the biggest weight of a small student."""
+    from hfm_compress.quantize.int4 import Int4WeightOnlyConfig
+
+    if precision != "int8" or "int4" not in profile.allowed_precisions:
+        return None
+    return Int4WeightOnlyConfig(quantize_gather=True, quantize_matmul=False, symmetric=False, block_size=64)
+
+
+def _embeddings_reason(step: "Int4WeightOnlyConfig", shape: TeacherShape, rows: int) -> str:
+    table = rows * shape.hidden / 1e6
+    return (f"4-bit word embeddings (blocks of {step.block_size} with zero points): the profile allows int4 and the "
+            f"table ({table:.2f} M weights) is the biggest weight of a distilled student; 4 bits store it in "
+            f"{EMBEDDING_BYTES_PER_WEIGHT:.2f} byte per weight instead of 1 for -0.004 mean cosine on MiniLM-L6 and no "
+            "latency cost (a lookup, not a matmul)")
 
 
 def _auto_precision(profile: DeviceProfile) -> tuple[list[StepConfig], str, str]:
@@ -255,24 +295,31 @@ def _vocab_shrinks(shape: TeacherShape) -> bool:
     return shape.vocab_after_prune is not None and shape.vocab_after_prune < shape.vocab
 
 
-def _vocab_reason(shape: TeacherShape) -> str:
+def _vocab_reason(profile: DeviceProfile, shape: TeacherShape, cut: bool, full_vocab_mb: float) -> str:
     if shape.vocab_after_prune is None:
         return f"no vocab step: {shape.vocab_note}"
     if not _vocab_shrinks(shape):
         return f"no vocab step: it would keep all {shape.vocab:,} word pieces on this corpus"
+    if not cut:
+        return (f"no vocab step: with all {shape.vocab:,} word pieces the artifact (estimated {full_vocab_mb:.2f} MB) "
+                f"fits the {profile.artifact_size_mb:g} MB size budget; a cut to the corpus's "
+                f"{shape.vocab_after_prune:,} pieces respells words the corpus lacks (MiniLM-L6 on held-out clinical "
+                "notes: -0.05 mean cosine)")
     before, after = shape.vocab * shape.hidden / 1e6, shape.vocab_after_prune * shape.hidden / 1e6
     return (f"vocab to {shape.vocab_after_prune:,} of {shape.vocab:,} word pieces (the corpus's, the most frequent, "
-            f"single characters): size and memory budgets; word embeddings {before:.2f} M -> {after:.2f} M weights, "
+            f"single characters): with all of them no student fits the {profile.artifact_size_mb:g} MB size budget "
+            f"({full_vocab_mb:.2f} MB for the smallest); word embeddings {before:.2f} M -> {after:.2f} M weights, "
             "no latency cost")
 
 
-def _size_reason(profile: DeviceProfile, shape: TeacherShape, student: _Student, size_mb: float,
-                 precision: str) -> str:
-    rows = shape.vocab_after_prune or shape.vocab
+def _size_reason(profile: DeviceProfile, size: _SizeModel, student: _Student, rows: int, size_mb: float) -> str:
+    shape = size.shape
     weights = shape.parameters(student.depth(shape), student.ffn_keep, rows) / 1e6
+    table = "" if size.embedding_bytes == BYTES_PER_WEIGHT[size.precision] else \
+        f", word embeddings at {size.embedding_bytes:.2f} byte"
     estimate = (f"size budget {profile.artifact_size_mb:g} MB: {student.describe(shape)} with {rows:,} word pieces "
-                f"is estimated at {size_mb:.2f} MB ({weights:.2f} M weights x {BYTES_PER_WEIGHT[precision]:g} byte "
-                f"at {precision})")
+                f"is estimated at {size_mb:.2f} MB ({weights:.2f} M weights x {BYTES_PER_WEIGHT[size.precision]:g} "
+                f"byte at {size.precision}{table})")
     if size_mb <= profile.artifact_size_mb:
         return estimate + ", within budget"
     return (estimate + ": over budget even for the smallest student tried; a BERT-family encoder of hidden size "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 from pathlib import Path
@@ -153,22 +154,45 @@ def minilm_shape(vocab_after: int | None = 5000) -> TeacherShape:
 
 def test_auto_recipe_follows_the_profile_budgets() -> None:
     clinic = auto_recipe(load_profile("clinic-cpu"), minilm_shape())
-    assert [s.TYPE for s in clinic.steps] == ["distill", "vocab", "export", "optimize", "selective-int8"]
+    assert [s.TYPE for s in clinic.steps] == ["distill", "export", "optimize", "int4-weight-only", "selective-int8"]
     assert clinic.steps[0].layers == (0, 2, 5) and clinic.steps[0].ffn_keep is None
+    table = clinic.steps[3]
+    assert table.quantize_gather and not table.quantize_matmul and not table.symmetric
     assert "3 of 6 layers" in clinic.reasons[0] and "latency budget 10 ms/text on 4 threads" in clinic.reasons[0]
-    assert "within budget" in clinic.reasons[2]
+    assert clinic.reasons[1].startswith("no vocab step: with all 30,522 word pieces") and "128 MB" in clinic.reasons[1]
+    assert "within budget" in clinic.reasons[2] and "word embeddings at 0.57 byte" in clinic.reasons[2]
+    assert clinic.reasons[4].startswith("4-bit word embeddings") and "11.72 M weights" in clinic.reasons[4]
+
+    host = auto_recipe(load_profile("ultrasound-host"), minilm_shape())  # int8 allowed, int4 not: no 4-bit table
+    assert [s.TYPE for s in host.steps] == ["distill", "export", "optimize", "selective-int8"]
+    assert len(host.reasons) == 4
 
     wearable = auto_recipe(load_profile("wearable"), minilm_shape())
     assert [s.TYPE for s in wearable.steps] == ["distill", "vocab", "export", "optimize", "selective-int8"]
     assert wearable.steps[0].layers == (0, 5) and wearable.steps[0].ffn_keep == 0.5
     assert "size budget 0.25 MB" in wearable.reasons[0] and "none fits" in wearable.reasons[0]
+    assert wearable.reasons[1].startswith("vocab to 5,000 of 30,522") and "no student fits" in wearable.reasons[1]
     assert "cannot fit this profile" in wearable.reasons[2]
     assert clinic.steps != wearable.steps
 
-    no_vocab = auto_recipe(load_profile("clinic-cpu"), minilm_shape(vocab_after=None))
+    no_vocab = auto_recipe(load_profile("wearable"), minilm_shape(vocab_after=None))
     assert "vocab" not in [s.TYPE for s in no_vocab.steps] and no_vocab.reasons[1].startswith("no vocab step")
     onnx_source = auto_recipe(load_profile("clinic-cpu"), None)
     assert [s.TYPE for s in onnx_source.steps] == ["export", "optimize", "selective-int8"]
+
+
+def test_auto_recipe_cuts_the_vocabulary_only_for_the_size_budget() -> None:
+    """Full vocabulary while some student fits; the cut (and the deeper student it allows) when none does."""
+    roomy = dataclasses.replace(load_profile("clinic-cpu"), artifact_size_mb=13.0)
+    assert "vocab" not in [s.TYPE for s in auto_recipe(roomy, minilm_shape()).steps]
+    tight = dataclasses.replace(load_profile("clinic-cpu"), artifact_size_mb=8.0)  # 3 layers: 12.35 MB, 2: 9.40 MB
+    plan = auto_recipe(tight, minilm_shape())
+    assert [s.TYPE for s in plan.steps] == ["distill", "vocab", "export", "optimize", "int4-weight-only",
+                                            "selective-int8"]
+    assert plan.steps[0].layers == (0, 2, 5)
+    assert "no student fits the 8 MB size budget (9.40 MB for the smallest)" in plan.reasons[1]
+    assert "with 5,000 word pieces is estimated at 6.76 MB" in plan.reasons[2]
+    assert "1.92 M weights" in plan.reasons[4]
 
 
 def test_auto_recipe_counts_the_loaded_teacher(tiny_bert_folder: Path, tmp_path: Path) -> None:
@@ -180,10 +204,31 @@ def test_auto_recipe_counts_the_loaded_teacher(tiny_bert_folder: Path, tmp_path:
     assert shape.parameters(shape.layers) == count_parameters(teacher.model)
     assert shape.vocab_after_prune == shape.vocab  # keep_top=3000 keeps every piece of a tiny vocabulary
     plan = plan_recipe("auto", load_profile("clinic-cpu"), teacher, corpus)
-    assert plan.name == "auto" and plan.steps[0].TYPE == "distill" and len(plan.reasons) == 4
+    assert plan.name == "auto" and plan.steps[0].TYPE == "distill" and len(plan.reasons) == 5
     assert "vocab" not in [s.TYPE for s in plan.steps]
     with pytest.raises(ConfigError, match="auto is chosen from the teacher's size"):
         plan_recipe("auto", load_profile("clinic-cpu"))
+
+
+def test_auto_recipe_artifact_has_a_4bit_table_and_runs(tiny_bert_folder: Path, tmp_path: Path) -> None:
+    teacher = load_teacher(str(tiny_bert_folder))
+    corpus = write_corpus(tmp_path / "corpus.txt")
+    plan = plan_recipe("auto", load_profile("clinic-cpu"), teacher, corpus.read_text().splitlines())
+    steps = [dataclasses.replace(plan.steps[0], epochs=1, batch_size=8), *plan.steps[1:]]
+    result = compress_text_model(teacher, steps, load_profile("clinic-cpu"), tmp_path / "auto.hfm",
+                                 load_text_data(None, None, corpus), recipe_name="auto", recipe_reasons=plan.reasons)
+    assert [s["step"] for s in result.manifest["steps"]] == ["distill", "export", "optimize", "int4-weight-only",
+                                                             "selective-int8"]
+    assert result.manifest["recipe_reasons"] == list(plan.reasons)
+    graph = onnx.load_from_string(read_artifact(result.path).members["model.onnx"]).graph
+    lookups = [n for n in graph.node if n.op_type == "GatherBlockQuantized"]
+    vocab = teacher.model.get_input_embeddings().num_embeddings
+    packed = {t.name: tuple(t.dims) for t in graph.initializer if t.data_type in (onnx.TensorProto.UINT4,
+                                                                                   onnx.TensorProto.INT4)}
+    assert lookups and any(dims[0] == vocab for dims in packed.values())  # the whole table, 4-bit
+    model = hfm_runtime.load(result.path, profile="clinic-cpu")
+    embedding = model.run(["patient reports chest pain"])
+    assert embedding.shape == (1, 32) and abs(float((embedding ** 2).sum()) - 1.0) < 1e-4
 
 
 def test_cli_corpus_errors_are_one_line(tiny_bert_folder: Path, tmp_path: Path) -> None:
