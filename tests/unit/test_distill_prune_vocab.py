@@ -278,6 +278,22 @@ def test_distillation_lowers_the_loss(tmp_path):
     assert float(cosine.mean()) > 0.9
 
 
+def test_teacher_states_computed_once_train_like_a_teacher_pass_per_step(tmp_path, monkeypatch):
+    """The cached hidden-state targets are the teacher's own: same losses as running the teacher at every step."""
+    import hfm_compress.distill as distill_module
+
+    teacher = make_bert(layers=4)
+    config = TINY_DISTILL.replace(epochs=2, hidden_weight=0.5)
+    cached, cached_report = distill(teacher, None, TOKENIZER_JSON, TRAIN, config, tmp_path / "a", progress=False)
+    monkeypatch.setattr(distill_module, "TEACHER_CACHE_BYTES", 0)  # too big to keep: the teacher runs per step
+    per_step, per_step_report = distill(teacher, None, TOKENIZER_JSON, TRAIN, config, tmp_path / "b", progress=False)
+    assert cached_report.details["teacher_outputs"] == "computed once"
+    assert per_step_report.details["teacher_outputs"] == "per step"
+    assert cached_report.details["loss_by_epoch"] == pytest.approx(per_step_report.details["loss_by_epoch"], rel=1e-4)
+    for (name, a), b in zip(cached.state_dict().items(), per_step.state_dict().values()):
+        assert torch.allclose(a, b, atol=1e-4), name
+
+
 def test_interrupt_and_resume_equals_uninterrupted(tmp_path):
     teacher = make_bert(layers=4)
     config = TINY_DISTILL.replace(epochs=2, ffn_keep=32, hidden_weight=0.5)
