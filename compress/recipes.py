@@ -191,9 +191,9 @@ def auto_recipe(profile: DeviceProfile, shape: TeacherShape | None) -> Recipe:
         precision_reason,
     ) + ((_embeddings_reason(embeddings, shape, rows),) if embeddings else ())
     torch_steps = [step for step in (student.step(), VocabPruneConfig() if cut else None) if step is not None]
-    # The 4-bit table goes in before INT8, which would otherwise quantize the embedding lookups to 8 bits.
-    onnx_steps = _fp32(profile) + ([embeddings] if embeddings else []) + quantize
-    return Recipe(AUTO, torch_steps + onnx_steps, reasons)
+    if embeddings:  # INT8 leaves the lookups in float; the 4-bit step takes them afterwards
+        quantize = [dataclasses.replace(step, op_types=("MatMul", "Attention")) for step in quantize] + [embeddings]
+    return Recipe(AUTO, torch_steps + _fp32(profile) + quantize, reasons)
 
 
 @dataclasses.dataclass(frozen=True)

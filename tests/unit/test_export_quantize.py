@@ -329,6 +329,7 @@ BAD_VALUES = [
     (StaticInt8Config, "quant_format", "qlinear"), (StaticInt8Config, "activation_type", "fp8"),
     (SelectiveInt8Config, "base", "qat"), (SelectiveInt8Config, "fidelity_mean_target", 1.5),
     (SelectiveInt8Config, "max_float_nodes", -1), (SelectiveInt8Config, "fallback", "fp16"),
+    (SelectiveInt8Config, "op_types", ("MatMul", "Conv")),
     (Int4WeightOnlyConfig, "block_size", 33), (Int4WeightOnlyConfig, "accuracy_level", 7),
 ]
 
