@@ -26,9 +26,9 @@ from common import OUT_DIR, machine, print_table, write_json
 TWO_LAYERS = {"steps": [
     {"type": "distill", "layers": [0, 5], "ffn_keep": 0.5},
     {"type": "vocab"}, {"type": "export"}, {"type": "optimize"},
+    {"type": "selective-int8", "op_types": ["MatMul", "Attention"]},
     {"type": "int4-weight-only", "quantize_gather": True, "quantize_matmul": False, "symmetric": False,
      "block_size": 64},
-    {"type": "selective-int8"},
 ]}
 
 
