@@ -171,8 +171,8 @@ def auto_recipe(profile: DeviceProfile, shape: TeacherShape | None) -> Recipe:
 
     quantize, precision, precision_reason = _auto_precision(profile)
     if shape is None:
-        return Recipe(AUTO, _fp32(profile) + quantize, ("no distill/prune/vocab: SOURCE is an ONNX file and those steps need the "
-                                         "torch model", precision_reason))
+        return Recipe(AUTO, _fp32(profile) + quantize, (
+            "no distill/prune/vocab: SOURCE is an ONNX file and those steps need the torch model", precision_reason))
     embeddings = _auto_embeddings(profile, precision)
     size = _SizeModel(shape, precision, EMBEDDING_BYTES_PER_WEIGHT if embeddings else BYTES_PER_WEIGHT[precision])
     candidates = _auto_candidates(profile, shape)
