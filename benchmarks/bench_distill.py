@@ -22,7 +22,7 @@ import numpy as np
 
 from common import OUT_DIR, machine, print_table, write_json
 
-# For tighter profiles: 2 layers, half the FFN, the vocabulary cut to the corpus, then the same 4-bit table and INT8.
+# For tighter profiles: 2 layers, half the FFN, the vocabulary cut to the corpus, then INT8 and the 4-bit table.
 TWO_LAYERS = {"steps": [
     {"type": "distill", "layers": [0, 5], "ffn_keep": 0.5},
     {"type": "vocab"}, {"type": "export"}, {"type": "optimize"},
@@ -67,8 +67,9 @@ def main() -> None:
     two_layer_recipe.write_text(json.dumps(TWO_LAYERS))
     built = {
         "int8, 6 layers": build("int8", "int8", folder, args.reuse),
-        "auto: 3 layers + 4-bit embeddings + int8": build("auto", "auto", folder, args.reuse),
-        "2 layers, FFN/2 + vocab + 4-bit emb. + int8": build("two-layers", str(two_layer_recipe), folder, args.reuse),
+        "auto: 3 layers (0, 2, 5) + int8 + 4-bit embeddings": build("auto", "auto", folder, args.reuse),
+        "2 layers (0, 5), FFN/2 + vocab + int8 + 4-bit emb.": build("two-layers", str(two_layer_recipe), folder,
+                                                                      args.reuse),
     }
 
     import onnxruntime as ort
