@@ -49,8 +49,6 @@ NAMED_RECIPES: dict[str, Callable[[DeviceProfile], list[StepConfig]]] = {
 DEFAULT_RECIPE = "int8"
 AUTO = "auto"
 BYTES_PER_WEIGHT = {"int8": 1.0, "fp32": 4.0}
-# 4-bit rows in blocks of 64 with an fp32 scale and a 4-bit zero point per block.
-EMBEDDING_BYTES_PER_WEIGHT = 0.5 + 4 / 64 + 0.5 / 64
 
 
 @dataclasses.dataclass(frozen=True)
@@ -174,7 +172,7 @@ def auto_recipe(profile: DeviceProfile, shape: TeacherShape | None) -> Recipe:
         return Recipe(AUTO, _fp32(profile) + quantize, (
             "no distill/prune/vocab: SOURCE is an ONNX file and those steps need the torch model", precision_reason))
     embeddings = _auto_embeddings(profile, precision)
-    size = _SizeModel(shape, precision, EMBEDDING_BYTES_PER_WEIGHT if embeddings else BYTES_PER_WEIGHT[precision])
+    size = _SizeModel(shape, precision, _table_bytes(embeddings) if embeddings else BYTES_PER_WEIGHT[precision])
     candidates = _auto_candidates(profile, shape)
     rows = shape.vocab
     sizes = full_vocab_sizes = [size.megabytes(c, rows) for c in candidates]
@@ -220,11 +218,16 @@ def _auto_embeddings(profile: DeviceProfile, precision: str) -> "Int4WeightOnlyC
     return Int4WeightOnlyConfig(quantize_gather=True, quantize_matmul=False, symmetric=False, block_size=64)
 
 
+def _table_bytes(step: "Int4WeightOnlyConfig") -> float:
+    """Bytes per 4-bit table weight: half a byte, plus an fp32 scale and (asymmetric) a 4-bit zero point per block."""
+    return 0.5 + (4 + (0 if step.symmetric else 0.5)) / step.block_size
+
+
 def _embeddings_reason(step: "Int4WeightOnlyConfig", shape: TeacherShape, rows: int) -> str:
     table = rows * shape.hidden / 1e6
     return (f"4-bit word embeddings (blocks of {step.block_size} with zero points): the profile allows int4 and the "
             f"table ({table:.2f} M weights) is the biggest weight of a distilled student; 4 bits store it in "
-            f"{EMBEDDING_BYTES_PER_WEIGHT:.2f} byte per weight instead of 1 for -0.004 mean cosine on MiniLM-L6 and no "
+            f"{_table_bytes(step):.2f} byte per weight instead of 1 for -0.004 mean cosine on MiniLM-L6 and no "
             "latency cost (a lookup, not a matmul)")
 
 

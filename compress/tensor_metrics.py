@@ -27,13 +27,13 @@ def classification_metrics(teacher_probs: np.ndarray, candidate_probs: np.ndarra
         candidate_sens = sensitivity_per_class(candidate_pred, labels, names)
         drops = {name: round(teacher_sens[name] - candidate_sens[name], 4)
                  for name in names if teacher_sens[name] is not None}
+        teacher_right, candidate_right = teacher_pred == labels, candidate_pred == labels
         metrics.update({
-            "teacher_accuracy": round(float(np.mean(teacher_pred == labels)), 4),
-            "accuracy": round(float(np.mean(candidate_pred == labels)), 4),
+            "teacher_accuracy": round(float(np.mean(teacher_right)), 4),
+            "accuracy": round(float(np.mean(candidate_right)), 4),
             # Where the teacher is right, does the artifact follow it? Disagreements elsewhere fix a teacher error.
-            "agreement_where_teacher_correct": _mean_or_none(candidate_pred[teacher_pred == labels]
-                                                             == teacher_pred[teacher_pred == labels]),
-            "disagreements_artifact_correct": int(np.sum((candidate_pred != teacher_pred) & (candidate_pred == labels))),
+            "agreement_where_teacher_correct": _mean_or_none(candidate_right[teacher_right]),
+            "disagreements_artifact_correct": int(np.sum(candidate_right & ~teacher_right)),
             "teacher_sensitivity": teacher_sens,
             "sensitivity": candidate_sens,
             "sensitivity_drop": drops,
