@@ -1,21 +1,25 @@
 """Distillation settings sweep on MiniLM-L6 (no INT8): held-out fidelity of the fp32 student per DistillConfig.
 
-Usage: python benchmarks/distill_sweep.py '{"layers": [0, 2, 5], "epochs": 4, "lr": 0.0003}' [more JSON configs ...]
-Each argument is a JSON object of DistillConfig fields; prints one line per config (seconds, fidelity to the teacher
+Usage: python benchmarks/distill_sweep.py [--corpus FILE] '{"layers": [0, 2, 5], "epochs": 4}' [more JSON configs ...]
+--corpus: train on FILE (one text per line) instead of the bundled corpus. Each JSON argument is a JSON object of DistillConfig fields; prints one line per config (seconds, fidelity to the teacher
 on the bundled evaluation split). Checkpoints go to a temporary folder.
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", type=Path, help="training texts, one per line (default: the bundled corpus)")
+    parser.add_argument("configs", nargs="+", help="JSON objects of DistillConfig fields")
+    args = parser.parse_args()
     from hfm_compress.data import load_texts
     from hfm_compress.distill import DistillConfig, distill
     from hfm_compress.metrics import embedding_fidelity
@@ -23,11 +27,12 @@ def main() -> None:
     from hfm_compress.sources import load_text_teacher
 
     teacher = load_text_teacher("default")
-    corpus, evals = load_texts("corpus"), load_texts("eval")
+    corpus = args.corpus.read_text(encoding="utf-8").splitlines() if args.corpus else load_texts("corpus")
+    evals = load_texts("eval")
     reference = teacher_outputs(teacher, evals)
-    for spec in sys.argv[1:]:
+    for spec in args.configs:
         fields = json.loads(spec)
-        if "layers" in fields:
+        if fields.get("layers") is not None:
             fields["layers"] = tuple(fields["layers"])
         started = time.perf_counter()
         with tempfile.TemporaryDirectory(prefix="distill-sweep-") as folder:

@@ -48,7 +48,7 @@ CHECKPOINT_FORMAT = 1
 # Teacher hidden states for the hidden-state term are computed once and kept when they fit this many bytes (the
 # bundled 4,870-line corpus needs ~0.7 GB for three paired layers); above it the teacher runs at every step instead.
 # Caching saves the teacher's forward pass per step: ~40% of a MiniLM-L6 -> 3-layer run.
-TEACHER_CACHE_BYTES = 1 << 30
+TEACHER_CACHE_BYTES = 2 << 30
 Progress = Callable[[str, int, int], None]
 
 

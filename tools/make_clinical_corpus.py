@@ -2,16 +2,17 @@
 """Write the bundled clinical text sets in compress/data/.
 
 Everything here was written for this repo: fictional, generic clinical language, no patient data, nothing downloaded.
-Hand-written sentences (stored below as lists) are mixed with lines built from templates and slot vocabularies
-(complaints, history, exam, vitals, labs with units, imaging, ECG, medications, allergies, plans, discharge
-instructions, nursing notes, common abbreviations).
+Hand-written sentences (stored below as lists, and for the corpus in tools/corpus_sentences/*.txt, one per line) are
+mixed with lines built from templates and slot vocabularies (complaints, history, exam, vitals, labs with units,
+imaging, ECG, medications, allergies, plans, discharge instructions, nursing notes, common abbreviations).
 
 Deterministic: fixed seeds, stdlib only, no iteration over sets. `python tools/make_clinical_corpus.py` rewrites the
 committed files byte for byte; `--check` only compares them.
 
   clinical_calib.txt   hand-written + template lines; quantization calibration
   clinical_eval.txt    hand-written + template lines; shares no line with calib or corpus (held out)
-  clinical_corpus.txt  template lines + calib + demo documents; distillation and vocabulary statistics
+  clinical_corpus.txt  hand-written corpus sentences + template lines + calib + demo documents; distillation and
+                       vocabulary statistics
   demo_documents.txt   40 note snippets, one condition each; semantic-search demo
   demo_queries.txt     12 lay complaints <TAB> 1-based line number of the matching document
 """
@@ -26,6 +27,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "compress" / "data"
+# Hand-written corpus sentences by topic (emergency, primary care, patients' own words, ...). Template lines alone
+# teach a student the templates: a 3-layer MiniLM student reached 0.988 mean cosine on corpus lines, 0.975 on held-out
+# template lines and 0.932 on held-out hand-written ones.
+CORPUS_SENTENCES_DIR = Path(__file__).resolve().parent / "corpus_sentences"
 SEED = 20240611
 N_CALIB_TEMPLATE = 250
 N_EVAL_TEMPLATE = 150
@@ -1654,7 +1659,7 @@ def generate() -> dict[str, list[str]]:
     calib = list(CALIB_HANDWRITTEN)
     calib += template_lines(random.Random(SEED + 2), N_CALIB_TEMPLATE, {**held_out, **dict.fromkeys(calib)})
 
-    seeded = calib + DEMO_DOCUMENTS
+    seeded = calib + DEMO_DOCUMENTS + corpus_sentences(held_out, dict.fromkeys(calib + DEMO_DOCUMENTS))
     corpus_rng = random.Random(SEED + 3)
     corpus = seeded + template_lines(corpus_rng, N_CORPUS_TEMPLATE, {**held_out, **dict.fromkeys(seeded)})
     corpus_rng.shuffle(corpus)
@@ -1668,6 +1673,23 @@ def generate() -> dict[str, list[str]]:
         "demo_documents.txt": list(DEMO_DOCUMENTS),
         "demo_queries.txt": [f"{query}\t{index}" for query, index in DEMO_QUERIES],
     }
+
+
+def corpus_sentences(held_out: dict[str, None], taken: dict[str, None]) -> list[str]:
+    """The lines of tools/corpus_sentences/*.txt (files in name order), checked like the hand-written lists."""
+    lines: dict[str, None] = {}
+    for path in sorted(CORPUS_SENTENCES_DIR.glob("*.txt")):
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            where = f"{path.name}:{number}"
+            words = len(line.split())
+            if not MIN_WORDS <= words <= MAX_WORDS or line != line.strip() or "\t" in line:
+                raise ValueError(f"{where}: corpus sentence out of shape ({words} words): {line!r}")
+            if line in held_out:
+                raise ValueError(f"{where}: corpus sentence is an evaluation line: {line!r}")
+            if line in taken or line in lines:
+                raise ValueError(f"{where}: duplicate corpus sentence: {line!r}")
+            lines[line] = None
+    return list(lines)
 
 
 def render(lines: list[str]) -> str:
