@@ -166,7 +166,8 @@ def test_auto_recipe_follows_the_profile_budgets() -> None:
 
     host = auto_recipe(load_profile("ultrasound-host"), minilm_shape())  # int8 allowed, int4 not: no 4-bit table
     assert [s.TYPE for s in host.steps] == ["distill", "export", "optimize", "selective-int8"]
-    assert host.steps[3].op_types == () and len(host.reasons) == 4
+    assert host.steps[3].op_types == () and len(host.reasons) == 5
+    assert host.reasons[4].startswith("distill 20 passes (the distill default")
 
     wearable = auto_recipe(load_profile("wearable"), minilm_shape())
     assert [s.TYPE for s in wearable.steps] == ["distill", "vocab", "export", "optimize", "selective-int8"]
@@ -180,6 +181,19 @@ def test_auto_recipe_follows_the_profile_budgets() -> None:
     assert "vocab" not in [s.TYPE for s in no_vocab.steps] and no_vocab.reasons[1].startswith("no vocab step")
     onnx_source = auto_recipe(load_profile("clinic-cpu"), None)
     assert [s.TYPE for s in onnx_source.steps] == ["export", "optimize", "selective-int8"]
+
+
+def test_auto_recipe_sets_distill_passes_from_the_corpus_size() -> None:
+    """About AUTO_DISTILL_TEXTS texts in all: fewer passes over a bigger corpus, never more than the default 20."""
+    from hfm_compress.recipes import AUTO_DISTILL_TEXTS
+
+    clinic = load_profile("clinic-cpu")
+    passes = {n: auto_recipe(clinic, minilm_shape(), n).steps[0].epochs for n in (36, 4870, 9670, 10**6)}
+    assert passes == {36: 20, 4870: 20, 9670: 10, 10**6: 1}
+    plan = auto_recipe(clinic, minilm_shape(), 9670)
+    assert plan.reasons[-1].startswith("distill 10 passes over the corpus's 9,670 texts (96,700 in all)")
+    assert f"about {AUTO_DISTILL_TEXTS:,} texts" in plan.reasons[-1]
+    assert not any("passes" in reason for reason in auto_recipe(clinic, None, 9670).reasons)  # ONNX: no distill
 
 
 def test_auto_recipe_cuts_the_vocabulary_only_for_the_size_budget() -> None:
@@ -205,7 +219,8 @@ def test_auto_recipe_counts_the_loaded_teacher(tiny_bert_folder: Path, tmp_path:
     assert shape.parameters(shape.layers) == count_parameters(teacher.model)
     assert shape.vocab_after_prune == shape.vocab  # keep_top=3000 keeps every piece of a tiny vocabulary
     plan = plan_recipe("auto", load_profile("clinic-cpu"), teacher, corpus)
-    assert plan.name == "auto" and plan.steps[0].TYPE == "distill" and len(plan.reasons) == 5
+    assert plan.name == "auto" and plan.steps[0].TYPE == "distill" and len(plan.reasons) == 6
+    assert "over the corpus's 36 texts (720 in all)" in plan.reasons[5]  # a tiny corpus: 20 passes at most
     assert "vocab" not in [s.TYPE for s in plan.steps]
     with pytest.raises(ConfigError, match="auto is chosen from the teacher's size"):
         plan_recipe("auto", load_profile("clinic-cpu"))
