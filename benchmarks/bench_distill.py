@@ -22,7 +22,8 @@ import numpy as np
 
 from common import OUT_DIR, machine, print_table, write_json
 
-# For tighter profiles: 2 layers, half the FFN, the vocabulary cut to the corpus, then INT8 and the 4-bit table.
+# For tighter profiles: 2 layers, half the FFN, the vocabulary cut to the corpus, then INT8 and the 4-bit table; the
+# distillation gets as many passes as `auto` gives its student (see main).
 TWO_LAYERS = {"steps": [
     {"type": "distill", "layers": [0, 5], "ffn_keep": 0.5},
     {"type": "vocab"}, {"type": "export"}, {"type": "optimize"},
@@ -57,6 +58,7 @@ def main() -> None:
     from hfm_compress.export import ExportConfig, export_onnx
     from hfm_compress.metrics import embedding_fidelity
     from hfm_compress.pipeline import export_module
+    from hfm_compress.recipes import distill_passes
     from hfm_compress.reference import teacher_outputs, text_preprocessor
     from hfm_compress.sources import load_text_teacher
     from hfm_runtime.postprocess import mean_pool_l2
@@ -64,6 +66,7 @@ def main() -> None:
     folder = OUT_DIR / "distill"
     folder.mkdir(parents=True, exist_ok=True)
     two_layer_recipe = folder / "two-layers.json"
+    TWO_LAYERS["steps"][0]["epochs"] = distill_passes(len(load_texts("corpus")))
     two_layer_recipe.write_text(json.dumps(TWO_LAYERS))
     built = {
         "int8, 6 layers": build("int8", "int8", folder, args.reuse),

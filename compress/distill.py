@@ -46,7 +46,8 @@ if TYPE_CHECKING:
 CHECKPOINT_NAME = "distill-checkpoint.pt"
 CHECKPOINT_FORMAT = 1
 # Teacher hidden states for the hidden-state term are computed once and kept when they fit this many bytes (the
-# bundled 4,870-line corpus needs ~0.7 GB for three paired layers); above it the teacher runs at every step instead.
+# bundled 9,670-line corpus, 253k tokens, needs ~1.2 GB for three paired layers); above it the teacher runs at every
+# step instead.
 # Caching saves the teacher's forward pass per step: ~40% of a MiniLM-L6 -> 3-layer run.
 TEACHER_CACHE_BYTES = 2 << 30
 Progress = Callable[[str, int, int], None]
@@ -66,9 +67,9 @@ class DistillConfig(StepConfig):
     # 1.0 / None keep the teacher's: cut these only with enough training to recover.
     heads_keep: int | float = 1.0
     ffn_keep: int | float | None = None
-    # Passes over the corpus. MiniLM-L6 -> 3 layers on the 4,870-line clinical corpus (held-out mean cosine, before
-    # INT8, lr 3e-4): 4 passes 0.942, 20 passes 0.958. 20 passes took 12.5 minutes on 2 CPU cores (teacher targets
-    # computed once), inside the 20-minute budget.
+    # Passes over the corpus (`auto` sets them from the corpus size, see recipes.AUTO_DISTILL_TEXTS). MiniLM-L6 -> 3
+    # layers on the earlier 4,870-line corpus (held-out mean cosine, before INT8, lr 3e-4): 4 passes 0.942, 20 passes
+    # 0.958; 20 passes took 12.5 minutes on 2 CPU cores (teacher targets computed once).
     epochs: int = 20
     # 32 sentences per step: big enough for the in-batch relation term, small enough for ~0.5 s steps on a CPU.
     batch_size: int = 32

@@ -11,7 +11,7 @@ import pytest
 from hfm_compress.data import load_demo_queries, load_texts
 
 GENERATOR = Path(__file__).resolve().parents[2] / "tools" / "make_clinical_corpus.py"
-MIN_LINES = {"calib": 300, "eval": 250, "corpus": 4000}
+MIN_LINES = {"calib": 300, "eval": 250, "corpus": 9000}
 
 
 def raw_lines(file_name: str) -> list[str]:
@@ -54,10 +54,38 @@ def test_unknown_name_lists_valid_names() -> None:
         load_texts("training")
 
 
-def test_generator_reproduces_committed_files() -> None:
+def load_generator():
     spec = importlib.util.spec_from_file_location("make_clinical_corpus", GENERATOR)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def test_corpus_holds_every_hand_written_sentence() -> None:
+    corpus = set(load_texts("corpus"))
+    folder = GENERATOR.parent / "corpus_sentences"
+    sentences = [line for path in sorted(folder.glob("*.txt")) for line in path.read_text().splitlines()]
+    assert len(sentences) >= 4000 and corpus.issuperset(sentences)
+
+
+@pytest.mark.parametrize("line, error", [
+    ("Urine drug screen positive for opiates and benzodiazepines.", "is an evaluation line"),
+    ("Too short.", "out of shape"),
+    ("Tab\tinside the line here.", "out of shape"),
+    ("A sentence written twice in the folder.", "duplicate corpus sentence"),
+])
+def test_generator_rejects_bad_corpus_sentences(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, line: str,
+                                                error: str) -> None:
+    module = load_generator()
+    (tmp_path / "a.txt").write_text("A fine corpus line about a cough.\nA sentence written twice in the folder.\n")
+    (tmp_path / "b.txt").write_text(line + "\n")
+    monkeypatch.setattr(module, "CORPUS_SENTENCES_DIR", tmp_path)
+    with pytest.raises(ValueError, match=f"b.txt:1: .*{error}"):
+        module.generate()
+
+
+def test_generator_reproduces_committed_files() -> None:
+    module = load_generator()
     first, second = module.generate(), module.generate()
     assert first == second
     for file_name, lines in first.items():
