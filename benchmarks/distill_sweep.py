@@ -1,8 +1,9 @@
 """Distillation settings sweep on MiniLM-L6 (no INT8): held-out fidelity of the fp32 student per DistillConfig.
 
 Usage: python benchmarks/distill_sweep.py [--corpus FILE] '{"layers": [0, 2, 5], "epochs": 4}' [more JSON configs ...]
---corpus: train on FILE (one text per line) instead of the bundled corpus. Each JSON argument is a JSON object of DistillConfig fields; prints one line per config (seconds, fidelity to the teacher
-on the bundled evaluation split). Checkpoints go to a temporary folder.
+--corpus: train on FILE (one text per line) instead of the bundled corpus. Each JSON argument is an object of
+DistillConfig fields; prints one line per config (seconds, fidelity to the teacher on the bundled evaluation split).
+Checkpoints go to a temporary folder.
 """
 
 from __future__ import annotations
