@@ -66,8 +66,9 @@ def main() -> None:
     folder = OUT_DIR / "distill"
     folder.mkdir(parents=True, exist_ok=True)
     two_layer_recipe = folder / "two-layers.json"
-    TWO_LAYERS["steps"][0]["epochs"] = distill_passes(len(load_texts("corpus")))
-    two_layer_recipe.write_text(json.dumps(TWO_LAYERS))
+    distill, *rest = TWO_LAYERS["steps"]
+    passes = distill_passes(len(load_texts("corpus")))
+    two_layer_recipe.write_text(json.dumps({"steps": [{**distill, "epochs": passes}, *rest]}))
     built = {
         "int8, 6 layers": build("int8", "int8", folder, args.reuse),
         "auto: 3 layers (0, 2, 5) + int8 + 4-bit embeddings": build("auto", "auto", folder, args.reuse),

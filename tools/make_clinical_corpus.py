@@ -1643,9 +1643,8 @@ def template_lines(rng: random.Random, n: int, exclude: dict[str, None]) -> list
 def generate() -> dict[str, list[str]]:
     """File name -> lines, for every file this script writes."""
     for line in CALIB_HANDWRITTEN + EVAL_HANDWRITTEN + DEMO_DOCUMENTS:
-        words = len(line.split())
-        if not MIN_WORDS <= words <= MAX_WORDS or line != line.strip() or "\t" in line:
-            raise ValueError(f"hand-written line out of shape ({words} words): {line!r}")
+        if out_of_shape(line):
+            raise ValueError(f"hand-written line out of shape ({len(line.split())} words): {line!r}")
     for lines in (CALIB_HANDWRITTEN, EVAL_HANDWRITTEN, DEMO_DOCUMENTS):
         if len(dict.fromkeys(lines)) != len(lines):
             raise ValueError("duplicate hand-written line")
@@ -1677,15 +1676,19 @@ def generate() -> dict[str, list[str]]:
     }
 
 
+def out_of_shape(line: str) -> bool:
+    """A hand-written line must have MIN_WORDS..MAX_WORDS words, no surrounding spaces and no tab."""
+    return not MIN_WORDS <= len(line.split()) <= MAX_WORDS or line != line.strip() or "\t" in line
+
+
 def corpus_sentences(held_out: dict[str, None], taken: dict[str, None]) -> list[str]:
     """The lines of tools/corpus_sentences/*.txt (files in name order), checked like the hand-written lists."""
     lines: dict[str, None] = {}
     for path in sorted(CORPUS_SENTENCES_DIR.glob("*.txt")):
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
             where = f"{path.name}:{number}"
-            words = len(line.split())
-            if not MIN_WORDS <= words <= MAX_WORDS or line != line.strip() or "\t" in line:
-                raise ValueError(f"{where}: corpus sentence out of shape ({words} words): {line!r}")
+            if out_of_shape(line):
+                raise ValueError(f"{where}: corpus sentence out of shape ({len(line.split())} words): {line!r}")
             if line in held_out:
                 raise ValueError(f"{where}: corpus sentence is an evaluation line: {line!r}")
             if line in taken or line in lines:
