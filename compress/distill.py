@@ -51,6 +51,7 @@ CHECKPOINT_FORMAT = 1
 # Caching saves the teacher's forward pass per step: ~40% of a MiniLM-L6 -> 3-layer run.
 TEACHER_CACHE_BYTES = 2 << 30
 Progress = Callable[[str, int, int], None]
+PRECISIONS = ("auto", "fp32", "bf16")
 
 
 @register_config
@@ -107,6 +108,10 @@ class DistillConfig(StepConfig):
     dropout: bool = False
     # Steps between checkpoints (one is always written at Ctrl-C and at the end).
     checkpoint_every: int = 200
+    # The student's forward pass: "bf16" runs it under bfloat16 autocast (weights, optimizer and losses stay fp32),
+    # "fp32" in float32, "auto" picks bf16 where the CPU computes it natively (AVX-512 BF16 or AMX), else fp32.
+    # MiniLM-L6 -> 3 layers on a 2-core AVX-512 BF16 machine: 0.11 s per step against 0.19 s.
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
         _check_layers("distill", self.layers)
@@ -123,6 +128,9 @@ class DistillConfig(StepConfig):
             check_range("distill", name, getattr(self, name), 0.0)
         check_range("distill", "temperature", self.temperature, 0.05, 100.0)
         check_range("distill", "hard_weight", self.hard_weight, 0.0, 1.0)
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"distill.precision = {self.precision!r} is invalid; expected one of "
+                              f"{', '.join(PRECISIONS)}")
         for name in ("train_embeddings", "dropout"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"distill.{name} = {getattr(self, name)!r} is invalid; expected true or false")
@@ -198,7 +206,8 @@ def distill(
     hidden_layers = [t for _, t in pairs] if config.hidden_weight > 0 else []
     # Attention maps are too big to keep: with that term the teacher runs at every step.
     targets = None if config.attention_weight > 0 else _teacher_targets(teacher, data, classifier, hidden_layers)
-    loss_fn = _Loss(teacher, config, classifier, pairs, targets)
+    precision = training_precision(config.precision)
+    loss_fn = _Loss(teacher, config, classifier, pairs, targets, bf16=precision == "bf16")
     steps_per_epoch = math.ceil(len(texts) / config.batch_size)
     student.train(config.dropout)
     try:
@@ -241,6 +250,7 @@ def distill(
         "loss_by_epoch": [round(x, 6) for x in state.epoch_means()],
         "resumed_from_step": resumed_from,
         "teacher_outputs": "per step" if targets is None else "computed once",
+        "precision": precision if precision == "fp32" else "bf16 autocast of the student's forward pass",
     }
     return student, StepReport(step=config.TYPE, config=config.to_dict(), details=details,
                                seconds=time.perf_counter() - started)
@@ -270,6 +280,17 @@ def _layer_pairs(teacher: "torch.nn.Module", student: "torch.nn.Module",
     # Student layer i does the work of teacher layers up to (i + 1) * n_teacher / n_student, whichever teacher layers
     # it was initialised from: its last layer must land where the teacher's output is (TinyBERT's uniform mapping).
     return [(i, (i + 1) * n_teacher // n_student - 1) for i in range(n_student)]
+
+
+def training_precision(precision: str) -> str:
+    """"fp32" or "bf16" for a DistillConfig.precision; "auto" is bf16 only where the CPU computes it natively (an
+    emulated bf16 matmul is slower than fp32)."""
+    if precision != "auto":
+        return precision
+    import torch
+
+    native = torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    return "bf16" if native else "fp32"
 
 
 def _set_trainable(student: "torch.nn.Module", config: DistillConfig) -> None:
@@ -412,8 +433,9 @@ def _teacher_targets(teacher: "torch.nn.Module", data: _TrainingData, classifier
 
 class _Loss:
     def __init__(self, teacher: "torch.nn.Module", config: DistillConfig, classifier: bool,
-                 pairs: list[tuple[int, int]], targets: _TeacherTargets | None) -> None:
+                 pairs: list[tuple[int, int]], targets: _TeacherTargets | None, bf16: bool = False) -> None:
         self.teacher, self.config, self.classifier, self.pairs, self.targets = teacher, config, classifier, pairs, targets
+        self.bf16 = bf16
         output_weights = (config.cosine_weight + config.mse_weight + config.relation_weight) if not classifier else 1.0
         if output_weights + config.hidden_weight + config.attention_weight <= 0:
             raise ConfigError("distill: every loss weight is 0; expected cosine_weight, mse_weight, relation_weight, "
@@ -425,7 +447,12 @@ class _Loss:
 
         c = self.config
         layered = c.hidden_weight > 0 or c.attention_weight > 0
-        out = student(**batch, output_hidden_states=c.hidden_weight > 0, output_attentions=c.attention_weight > 0)
+        # Only the student's forward pass runs in bf16; its outputs are cast back so that the losses (differences of
+        # nearly equal numbers) are computed in fp32.
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+            out = student(**batch, output_hidden_states=c.hidden_weight > 0, output_attentions=c.attention_weight > 0)
+        if self.bf16:
+            out = _as_float(out)
         teacher_out = None
         if self.targets is None:
             with torch.no_grad():
@@ -488,6 +515,16 @@ class _Loss:
                 loss = loss + c.attention_weight * _attention_kl(out.attentions[s], teacher_out.attentions[t],
                                                                  mask) / len(self.pairs)
         return loss
+
+
+def _as_float(out: Any) -> Any:
+    """The model output with its tensors (and tuples of tensors) in fp32."""
+    for key, value in out.items():
+        if isinstance(value, tuple):
+            out[key] = tuple(v.float() for v in value)
+        elif value is not None:
+            out[key] = value.float()
+    return out
 
 
 def _attention_kl(student: "torch.Tensor", teacher: "torch.Tensor", mask: "torch.Tensor") -> "torch.Tensor":

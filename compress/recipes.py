@@ -48,10 +48,11 @@ NAMED_RECIPES: dict[str, Callable[[DeviceProfile], list[StepConfig]]] = {
 }
 DEFAULT_RECIPE = "int8"
 AUTO = "auto"
-# Texts the auto distillation trains on in all (passes x corpus lines, at most the distill default of 20 passes): a
-# fixed amount of work, so a bigger corpus gets fewer passes rather than a longer run. MiniLM-L6 -> 3 layers: ~100,000
-# texts take ~12 minutes on 2 CPU cores (the goal is 20), and a varied corpus beats repeated passes over a small one.
-AUTO_DISTILL_TEXTS = 100_000
+# Texts the auto distillation trains on in all (passes x corpus lines, at most the distill default of 20 passes), per
+# training precision (distill.training_precision): a fixed amount of time, so a bigger corpus gets fewer passes rather
+# than a longer run. MiniLM-L6 -> 3 layers on 2 CPU cores: ~100,000 texts in fp32 or ~170,000 under bf16 autocast take
+# ~12 minutes (the goal is 20), and a varied corpus beats repeated passes over a small one.
+AUTO_DISTILL_TEXTS = {"fp32": 100_000, "bf16": 170_000}
 BYTES_PER_WEIGHT = {"int8": 1.0, "fp32": 4.0}
 
 
@@ -168,16 +169,19 @@ class _Student:
                              epochs=passes)
 
 
-def distill_passes(corpus_texts: int) -> int:
-    """Passes over a corpus of `corpus_texts` lines for about AUTO_DISTILL_TEXTS texts in all, 1 to the default."""
-    from hfm_compress.distill import DistillConfig
+def distill_passes(corpus_texts: int, precision: str | None = None) -> int:
+    """Passes over a corpus of `corpus_texts` lines for about AUTO_DISTILL_TEXTS[precision] texts in all, 1 to the
+    default; `precision` defaults to what distillation uses on this machine."""
+    from hfm_compress.distill import DistillConfig, training_precision
 
     most = DistillConfig().epochs
-    return most if corpus_texts <= 0 else max(1, min(most, round(AUTO_DISTILL_TEXTS / corpus_texts)))
+    texts = AUTO_DISTILL_TEXTS[precision or training_precision("auto")]
+    return most if corpus_texts <= 0 else max(1, min(most, round(texts / corpus_texts)))
 
 
 def auto_recipe(profile: DeviceProfile, shape: TeacherShape | None, corpus_texts: int = 0) -> Recipe:
     """Steps chosen by the profile's budgets, each with the reason that drove it (see README, Recipes)."""
+    from hfm_compress.distill import training_precision
     from hfm_compress.vocab import VocabPruneConfig
 
     quantize, precision, precision_reason = _auto_precision(profile)
@@ -201,9 +205,10 @@ def auto_recipe(profile: DeviceProfile, shape: TeacherShape | None, corpus_texts
         _size_reason(profile, size, student, rows, sizes[chosen]),
         precision_reason,
     ) + ((_embeddings_reason(embeddings, shape, rows),) if embeddings else ())
-    passes = distill_passes(corpus_texts)
+    training = training_precision("auto")
+    passes = distill_passes(corpus_texts, training)
     if student.layers is not None:
-        reasons += (_passes_reason(passes, corpus_texts),)
+        reasons += (_passes_reason(passes, corpus_texts, training),)
     torch_steps = [step for step in (student.step(passes), VocabPruneConfig() if cut else None) if step is not None]
     if embeddings:  # INT8 leaves the lookups in float; the 4-bit step takes them afterwards
         quantize = [dataclasses.replace(step, op_types=("MatMul", "Attention")) for step in quantize] + [embeddings]
@@ -231,7 +236,8 @@ def _auto_embeddings(profile: DeviceProfile, precision: str) -> "Int4WeightOnlyC
 
     if precision != "int8" or "int4" not in profile.allowed_precisions:
         return None
-    return Int4WeightOnlyConfig(quantize_gather=True, quantize_matmul=False, symmetric=False, block_size=64)
+    return Int4WeightOnlyConfig(quantize_gather=True, quantize_matmul=False, symmetric=False, block_size=64,
+                                gather_indices=("input_ids",))
 
 
 def _table_bytes(step: "Int4WeightOnlyConfig") -> float:
@@ -310,12 +316,14 @@ def _student_reason(profile: DeviceProfile, shape: TeacherShape, candidates: lis
     return f"{what}: the {profile.binding} budget binds and the full depth fits the size budget ({sizes[0]:.2f} MB)"
 
 
-def _passes_reason(passes: int, corpus_texts: int) -> str:
+def _passes_reason(passes: int, corpus_texts: int, precision: str) -> str:
     if corpus_texts <= 0:
         return f"distill {passes} passes (the distill default; the corpus size is unknown)"
+    how = "under bf16 autocast (this CPU computes bf16 natively)" if precision == "bf16" else \
+        "in fp32 (this CPU has no native bf16)"
     return (f"distill {passes} pass{'es' if passes > 1 else ''} over the corpus's {corpus_texts:,} texts "
-            f"({passes * corpus_texts:,} in all): auto trains on about {AUTO_DISTILL_TEXTS:,} texts, at most "
-            f"{distill_passes(1)} passes (~12 minutes for a 3-layer MiniLM-L6 student on 2 CPU cores)")
+            f"({passes * corpus_texts:,} in all): auto trains on about {AUTO_DISTILL_TEXTS[precision]:,} texts "
+            f"{how}, at most {distill_passes(1)} passes (~12 minutes for a 3-layer MiniLM-L6 student on 2 CPU cores)")
 
 
 def _vocab_shrinks(shape: TeacherShape) -> bool:

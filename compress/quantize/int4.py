@@ -32,6 +32,10 @@ class Int4WeightOnlyConfig(StepConfig):
     quantize_gather: bool = False  # 4-bit embedding tables: -48% file size on MiniLM, -0.004..-0.006 cosine
     quantize_matmul: bool = True  # False with quantize_gather: compress only the embedding table
     nodes_to_exclude: tuple[str, ...] = ()  # node names kept as they are
+    # With quantize_gather: only the lookups indexed by these graph inputs go to 4 bits (empty: every lookup).
+    # ["input_ids"] keeps a text model's position and token-type tables float: on the distilled 3-layer MiniLM the
+    # 4-bit position table cost 0.0026 mean cosine for 0.6 MB saved.
+    gather_indices: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if isinstance(self.block_size, bool) or self.block_size not in (16, 32, 64, 128, 256):
@@ -45,13 +49,33 @@ class Int4WeightOnlyConfig(StepConfig):
             raise ConfigError("int4-weight-only: quantize_matmul and quantize_gather are both false; "
                               "expected at least one to be true")
         check_names("int4-weight-only", "nodes_to_exclude", self.nodes_to_exclude)
+        check_names("int4-weight-only", "gather_indices", self.gather_indices)
 
 
 def quantize_int4(model_in: Path, model_out: Path, config: Int4WeightOnlyConfig, ctx: QuantizeContext) -> StepReport:
     started = time.perf_counter()
     op_types = (("MatMul",) if config.quantize_matmul else ()) + (("Gather",) if config.quantize_gather else ())
+    other = other_lookups(Path(model_in), config.gather_indices) if config.quantize_gather and config.gather_indices \
+        else ()
     with atomic_output(Path(model_out)) as temp:
         write_nbits(Path(model_in), temp, bits=4, block_size=config.block_size, symmetric=config.symmetric,
-                    accuracy_level=config.accuracy_level, op_types=op_types, nodes_to_exclude=config.nodes_to_exclude)
+                    accuracy_level=config.accuracy_level, op_types=op_types,
+                    nodes_to_exclude=tuple(config.nodes_to_exclude) + other)
     details = {"bits": 4, "op_types": list(op_types), "ops": op_counts(model_out)}
+    if other:
+        details["gathers_kept_float"] = list(other)
     return size_report(config.TYPE, config, model_in, model_out, details, started)
+
+
+def other_lookups(model_path: Path, indices: tuple[str, ...]) -> tuple[str, ...]:
+    """Names of the Gather nodes on a constant table whose indices are not one of the graph inputs `indices`."""
+    import onnx
+
+    graph = onnx.load(str(model_path), load_external_data=False).graph
+    tables = {init.name for init in graph.initializer}
+    lookups = [node for node in graph.node if node.op_type == "Gather" and node.input[0] in tables]
+    if not any(node.input[1] in indices for node in lookups):
+        inputs = ", ".join(i.name for i in graph.input) or "none"
+        raise ConfigError(f"int4-weight-only.gather_indices = {list(indices)}: no table lookup in {model_path.name} "
+                          f"is indexed by those graph inputs; expected some of its inputs ({inputs})")
+    return tuple(node.name for node in lookups if node.input[1] not in indices)

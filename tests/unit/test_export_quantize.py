@@ -341,3 +341,19 @@ def test_bad_config_values_name_the_field(cls: type, field: str, value: object) 
         cls(**{field: value})
     with pytest.raises(ConfigError, match=field):
         config_from_dict({**cls().to_dict(), field: value})
+
+
+def test_int4_table_lookups_by_index_input(tiny_models: dict[str, Path], tmp_path: Path) -> None:
+    """gather_indices picks the word table (indexed by input_ids); a name no lookup uses is a config error."""
+    words_only = Int4WeightOnlyConfig(quantize_gather=True, quantize_matmul=False, gather_indices=("input_ids",))
+    report = quantize(tiny_models["fp32"], tmp_path / "w.onnx", words_only, _context(tiny_models["fp32"]))
+    _run_ok(tmp_path / "w.onnx")
+    graph = onnx.load(str(tmp_path / "w.onnx")).graph
+    packed = [n for n in graph.node if n.op_type == "GatherBlockQuantized"]
+    assert [n.input[1] for n in packed] == ["input_ids"]
+    kept = report.details["gathers_kept_float"]
+    assert kept and {n.name for n in graph.node if n.op_type == "Gather" and n.name in kept} == set(kept)
+    with pytest.raises(ConfigError, match="no table lookup .* is indexed by those graph inputs"):
+        quantize(tiny_models["fp32"], tmp_path / "x.onnx",
+                 dataclasses.replace(words_only, gather_indices=("input_idz",)), _context(tiny_models["fp32"]))
+    assert not (tmp_path / "x.onnx").exists()

@@ -158,7 +158,7 @@ def test_auto_recipe_follows_the_profile_budgets() -> None:
     assert clinic.steps[0].layers == (0, 2, 5) and clinic.steps[0].ffn_keep is None
     int8, table = clinic.steps[3:]
     assert int8.op_types == ("MatMul", "Attention")  # the lookups stay float for the 4-bit step
-    assert table.quantize_gather and not table.quantize_matmul and not table.symmetric
+    assert table.quantize_gather and table.gather_indices == ("input_ids",) and not table.quantize_matmul and not table.symmetric
     assert "3 of 6 layers" in clinic.reasons[0] and "latency budget 10 ms/text on 4 threads" in clinic.reasons[0]
     assert clinic.reasons[1].startswith("no vocab step: with all 30,522 word pieces") and "128 MB" in clinic.reasons[1]
     assert "within budget" in clinic.reasons[2] and "word embeddings at 0.57 byte" in clinic.reasons[2]
@@ -183,16 +183,25 @@ def test_auto_recipe_follows_the_profile_budgets() -> None:
     assert [s.TYPE for s in onnx_source.steps] == ["export", "optimize", "selective-int8"]
 
 
-def test_auto_recipe_sets_distill_passes_from_the_corpus_size() -> None:
-    """About AUTO_DISTILL_TEXTS texts in all: fewer passes over a bigger corpus, never more than the default 20."""
+@pytest.mark.parametrize("precision, expected", [
+    ("fp32", {36: 20, 4870: 20, 9670: 10, 10**6: 1}),
+    ("bf16", {36: 20, 4870: 20, 9670: 18, 12070: 14, 10**6: 1}),
+])
+def test_auto_recipe_sets_distill_passes_from_the_corpus_size(monkeypatch, precision, expected) -> None:
+    """About AUTO_DISTILL_TEXTS texts in all (more where the CPU trains in bf16): fewer passes over a bigger corpus,
+    never more than the default 20."""
+    import hfm_compress.distill
     from hfm_compress.recipes import AUTO_DISTILL_TEXTS
 
+    monkeypatch.setattr(hfm_compress.distill, "training_precision", lambda requested: precision)
     clinic = load_profile("clinic-cpu")
-    passes = {n: auto_recipe(clinic, minilm_shape(), n).steps[0].epochs for n in (36, 4870, 9670, 10**6)}
-    assert passes == {36: 20, 4870: 20, 9670: 10, 10**6: 1}
+    passes = {n: auto_recipe(clinic, minilm_shape(), n).steps[0].epochs for n in expected}
+    assert passes == expected
     plan = auto_recipe(clinic, minilm_shape(), 9670)
-    assert plan.reasons[-1].startswith("distill 10 passes over the corpus's 9,670 texts (96,700 in all)")
-    assert f"about {AUTO_DISTILL_TEXTS:,} texts" in plan.reasons[-1]
+    assert plan.reasons[-1].startswith(f"distill {expected[9670]} passes over the corpus's 9,670 texts "
+                                       f"({expected[9670] * 9670:,} in all)")
+    assert f"about {AUTO_DISTILL_TEXTS[precision]:,} texts" in plan.reasons[-1]
+    assert ("bf16 autocast" in plan.reasons[-1]) == (precision == "bf16")
     assert not any("passes" in reason for reason in auto_recipe(clinic, None, 9670).reasons)  # ONNX: no distill
 
 
@@ -241,7 +250,12 @@ def test_auto_recipe_artifact_has_a_4bit_table_and_runs(tiny_bert_folder: Path, 
     vocab = teacher.model.get_input_embeddings().num_embeddings
     packed = {t.name: tuple(t.dims) for t in graph.initializer if t.data_type in (onnx.TensorProto.UINT4,
                                                                                    onnx.TensorProto.INT4)}
-    assert lookups and any(dims[0] == vocab for dims in packed.values())  # the whole table, 4-bit
+    assert len(lookups) == 1 and any(dims[0] == vocab for dims in packed.values())  # the whole word table, 4-bit
+    tables = {t.name for t in graph.initializer}
+    float_lookups = [n for n in graph.node if n.op_type == "Gather" and n.input[0] in tables]
+    assert float_lookups and all("word" not in n.input[0] for n in float_lookups)  # positions, token types stay float
+    int4_step = result.manifest["steps"][-1]["details"]
+    assert sorted(int4_step["gathers_kept_float"]) == sorted(n.name for n in float_lookups)
     model = hfm_runtime.load(result.path, profile="clinic-cpu")
     embedding = model.run(["patient reports chest pain"])
     assert embedding.shape == (1, 32) and abs(float((embedding ** 2).sum()) - 1.0) < 1e-4
