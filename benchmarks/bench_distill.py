@@ -29,7 +29,7 @@ TWO_LAYERS = {"steps": [
     {"type": "vocab"}, {"type": "export"}, {"type": "optimize"},
     {"type": "selective-int8", "op_types": ["MatMul", "Attention"]},
     {"type": "int4-weight-only", "quantize_gather": True, "quantize_matmul": False, "symmetric": False,
-     "block_size": 64},
+     "block_size": 64, "gather_indices": ["input_ids"]},
 ]}
 
 

@@ -209,7 +209,11 @@ def auto_recipe(profile: DeviceProfile, shape: TeacherShape | None, corpus_texts
     passes = distill_passes(corpus_texts, training)
     if student.layers is not None:
         reasons += (_passes_reason(passes, corpus_texts, training),)
-    torch_steps = [step for step in (student.step(passes), VocabPruneConfig() if cut else None) if step is not None]
+    distill = student.step(passes)
+    if distill is not None and embeddings:  # the student trains against the table the 4-bit step will store
+        distill = dataclasses.replace(distill, table_4bit_block=embeddings.block_size,
+                                      table_4bit_symmetric=embeddings.symmetric)
+    torch_steps = [step for step in (distill, VocabPruneConfig() if cut else None) if step is not None]
     if embeddings:  # INT8 leaves the lookups in float; the 4-bit step takes them afterwards
         quantize = [dataclasses.replace(step, op_types=("MatMul", "Attention")) for step in quantize] + [embeddings]
     return Recipe(AUTO, torch_steps + _fp32(profile) + quantize, reasons)
@@ -247,10 +251,10 @@ def _table_bytes(step: "Int4WeightOnlyConfig") -> float:
 
 def _embeddings_reason(step: "Int4WeightOnlyConfig", shape: TeacherShape, rows: int) -> str:
     table = rows * shape.hidden / 1e6
-    return (f"4-bit word embeddings (blocks of {step.block_size} with zero points): the profile allows int4 and the "
-            f"table ({table:.2f} M weights) is the biggest weight of a distilled student; 4 bits store it in "
-            f"{_table_bytes(step):.2f} byte per weight instead of 1 for -0.004 mean cosine on MiniLM-L6 and no "
-            "latency cost (a lookup, not a matmul)")
+    return (f"4-bit word embeddings (blocks of {step.block_size} with zero points; position and token-type tables "
+            f"stay float): the profile allows int4 and the table ({table:.2f} M weights) is the biggest weight of a "
+            f"distilled student; 4 bits store it in {_table_bytes(step):.2f} byte per weight instead of 1 at no "
+            "latency cost (a lookup, not a matmul), and a distilled student trains against the 4-bit table")
 
 
 def _auto_precision(profile: DeviceProfile) -> tuple[list[StepConfig], str, str]:

@@ -13,12 +13,16 @@ from __future__ import annotations
 import dataclasses
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hfm_compress.configs import StepConfig, StepReport, check_choice, register_config
 from hfm_compress.errors import ConfigError
-from hfm_compress.onnx_files import atomic_output
+from hfm_compress.onnx_files import atomic_output, cpu_session
 from hfm_compress.quantize.common import check_flag, check_names, op_counts, size_report, write_nbits
 from hfm_compress.quantize.context import QuantizeContext
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @register_config
@@ -79,3 +83,26 @@ def other_lookups(model_path: Path, indices: tuple[str, ...]) -> tuple[str, ...]
         raise ConfigError(f"int4-weight-only.gather_indices = {list(indices)}: no table lookup in {model_path.name} "
                           f"is indexed by those graph inputs; expected some of its inputs ({inputs})")
     return tuple(node.name for node in lookups if node.input[1] not in indices)
+
+
+def stored_4bit_table(table: "np.ndarray", block_size: int, symmetric: bool) -> "np.ndarray":
+    """`table` (rows, width) as a 4-bit GatherBlockQuantized lookup returns it: quantized by the same ORT quantizer
+    the int4-weight-only step uses, then read back row by row through ONNX Runtime."""
+    import tempfile
+
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    ids = helper.make_tensor_value_info("ids", TensorProto.INT64, [None])
+    rows = helper.make_tensor_value_info("rows", TensorProto.FLOAT, [None, table.shape[1]])
+    graph = helper.make_graph([helper.make_node("Gather", ["table", "ids"], ["rows"], name="lookup")], "table",
+                              [ids], [rows], [numpy_helper.from_array(np.asarray(table, np.float32), "table")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    with tempfile.TemporaryDirectory(prefix="hfm-table-") as folder:
+        plain, packed = Path(folder) / "table.onnx", Path(folder) / "table-4bit.onnx"
+        onnx.save(model, str(plain))
+        write_nbits(plain, packed, bits=4, block_size=block_size, symmetric=symmetric, accuracy_level=0,
+                    op_types=("Gather",))
+        session = cpu_session(packed)
+        return session.run(["rows"], {"ids": np.arange(table.shape[0], dtype=np.int64)})[0]

@@ -8,6 +8,7 @@ import random
 import signal
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -126,6 +127,8 @@ def test_config_round_trip(config):
     lambda: DistillConfig(layers=()),
     lambda: DistillConfig(hard_weight=2.0),
     lambda: DistillConfig(precision="fp16"),
+    lambda: DistillConfig(table_4bit_block=48),
+    lambda: DistillConfig(table_4bit_block=32, train_embeddings=True),
     lambda: config_from_dict({"type": "distill", "batch_size": "32"}),
 ])
 def test_bad_values_raise_config_error(make):
@@ -297,6 +300,21 @@ def test_bf16_training_runs_the_student_in_bf16_and_matches_fp32_closely(tmp_pat
     assert any(not torch.equal(a, b) for a, b in weights)
     held_out = corpus(8, seed=9)
     assert float((pooled(bf16, held_out) * pooled(fp32, held_out)).sum(-1).mean()) > 0.98
+
+
+def test_student_trains_against_the_4bit_table_the_int4_step_stores(tmp_path):
+    """table_4bit_block puts the frozen word table on the int4 step's grid: ORT's quantizer then changes nothing."""
+    from hfm_compress.quantize.int4 import stored_4bit_table
+
+    teacher = make_bert(layers=4)
+    config = TINY_DISTILL.replace(epochs=1, table_4bit_block=16)
+    student, report = distill(teacher, None, TOKENIZER_JSON, TRAIN, config, tmp_path, progress=False)
+    table = student.get_input_embeddings().weight.detach().numpy()
+    original = teacher.get_input_embeddings().weight.detach().numpy()
+    change = report.details["word_table"]["max_abs_change"]
+    assert change > 0 and change == pytest.approx(float(np.abs(table - original).max()), abs=1e-6)
+    assert np.abs(stored_4bit_table(table, 16, False) - table).max() < 1e-6  # already on the grid
+    assert report.details["word_table"]["stored_4bit"] == {"block_size": 16, "symmetric": False}
 
 
 def test_teacher_states_computed_once_train_like_a_teacher_pass_per_step(tmp_path, monkeypatch):
