@@ -22,10 +22,10 @@ import numpy as np
 
 from common import OUT_DIR, machine, print_table, write_json
 
-# For tighter profiles: 2 layers, half the FFN, the vocabulary cut to the corpus, then INT8 and the 4-bit table; the
-# distillation gets as many passes as `auto` gives its student (see main).
+# For tighter profiles: 2 layers, half the FFN, the vocabulary cut to the corpus, then INT8 and the 4-bit word table
+# (trained against, as in `auto`); the distillation gets as many passes as `auto` gives its student (see main).
 TWO_LAYERS = {"steps": [
-    {"type": "distill", "layers": [0, 5], "ffn_keep": 0.5},
+    {"type": "distill", "layers": [0, 5], "ffn_keep": 0.5, "table_4bit_block": 64},
     {"type": "vocab"}, {"type": "export"}, {"type": "optimize"},
     {"type": "selective-int8", "op_types": ["MatMul", "Attention"]},
     {"type": "int4-weight-only", "quantize_gather": True, "quantize_matmul": False, "symmetric": False,
