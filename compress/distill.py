@@ -39,6 +39,8 @@ from hfm_compress.prune import (
     mean_pool,
     prune_model,
 )
+from hfm_compress.quantize.int4 import BLOCK_SIZES as INT4_BLOCK_SIZES
+from hfm_compress.quantize.int4 import stored_4bit_table
 
 if TYPE_CHECKING:
     import torch
@@ -134,9 +136,9 @@ class DistillConfig(StepConfig):
             check_range("distill", name, getattr(self, name), 0.0)
         check_range("distill", "temperature", self.temperature, 0.05, 100.0)
         check_range("distill", "hard_weight", self.hard_weight, 0.0, 1.0)
-        if isinstance(self.table_4bit_block, bool) or self.table_4bit_block not in (0, 16, 32, 64, 128, 256):
+        if isinstance(self.table_4bit_block, bool) or self.table_4bit_block not in (0, *INT4_BLOCK_SIZES):
             raise ConfigError(f"distill.table_4bit_block = {self.table_4bit_block!r} is invalid; expected 0 (off) or "
-                              "the int4 step's block size: 16, 32, 64, 128 or 256")
+                              f"the int4 step's block size: {', '.join(map(str, INT4_BLOCK_SIZES))}")
         if self.table_4bit_block and self.train_embeddings:
             raise ConfigError("distill.table_4bit_block needs train_embeddings = false: a trained table would leave "
                               "the 4-bit grid")
@@ -314,8 +316,6 @@ def _store_table_4bit(student: "torch.nn.Module", config: DistillConfig) -> floa
     """Put the student's word table on the 4-bit grid of the int4 step (ORT's own quantizer); returns the largest
     change of a weight."""
     import torch
-
-    from hfm_compress.quantize.int4 import stored_4bit_table
 
     weight = student.get_input_embeddings().weight
     table = weight.detach().float().numpy()

@@ -327,7 +327,7 @@ def _passes_reason(passes: int, corpus_texts: int, precision: str) -> str:
         "in fp32 (this CPU has no native bf16)"
     return (f"distill {passes} pass{'es' if passes > 1 else ''} over the corpus's {corpus_texts:,} texts "
             f"({passes * corpus_texts:,} in all): auto trains on about {AUTO_DISTILL_TEXTS[precision]:,} texts "
-            f"{how}, at most {distill_passes(1)} passes (~12 minutes for a 3-layer MiniLM-L6 student on 2 CPU cores)")
+            f"{how}, at most {distill_passes(1, precision)} passes (~12 minutes for a 3-layer MiniLM-L6 student on 2 CPU cores)")
 
 
 def _vocab_shrinks(shape: TeacherShape) -> bool:

@@ -24,6 +24,8 @@ from hfm_compress.quantize.context import QuantizeContext
 if TYPE_CHECKING:
     import numpy as np
 
+BLOCK_SIZES = (16, 32, 64, 128, 256)  # weights per 4-bit scale that ORT's block quantizer takes
+
 
 @register_config
 @dataclasses.dataclass(frozen=True)
@@ -42,9 +44,9 @@ class Int4WeightOnlyConfig(StepConfig):
     gather_indices: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if isinstance(self.block_size, bool) or self.block_size not in (16, 32, 64, 128, 256):
+        if isinstance(self.block_size, bool) or self.block_size not in BLOCK_SIZES:
             raise ConfigError(f"int4-weight-only.block_size = {self.block_size!r} is invalid; "
-                              "expected one of 16, 32, 64, 128, 256")
+                              f"expected one of {', '.join(map(str, BLOCK_SIZES))}")
         check_flag("int4-weight-only", "symmetric", self.symmetric)
         check_choice("int4-weight-only", "accuracy_level", self.accuracy_level, (0, 1, 2, 3, 4))
         check_flag("int4-weight-only", "quantize_gather", self.quantize_gather)
