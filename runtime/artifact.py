@@ -1,8 +1,10 @@
-"""The `.hfm` artifact: one zip archive holding `manifest.json`, the ONNX model and preprocessing files.
+"""The `.hfm` artifact: one zip archive holding `manifest.json`, the ONNX model, preprocessing files and
+`signature.json` (the seal over the manifest's bytes, and signatures if any: runtime/signing.py).
 
-Reading verifies the format version and the sha256 of every member before anything runs; writing is atomic
-(a temp file in the target folder, fsync, then rename), so a failed write never leaves a half-written artifact.
-The manifest schema is documented in docs/artifact-format.md.
+Reading is bounded (runtime/bounded_zip.py), validates the manifest against its JSON Schema, checks the seal and
+signatures under a trust policy, then the sha256 of every member, before anything runs. Writing is atomic (a temp
+file in the target folder, fsync, then rename), so a failed write never leaves a half-written artifact.
+The format is documented in docs/artifact-format.md, the threat model in docs/trust.md.
 """
 
 from __future__ import annotations
@@ -15,24 +17,76 @@ import os
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
+from hfm_runtime.bounded_zip import ReadLimits, BoundedZip
 from hfm_runtime.errors import ArtifactError
+from hfm_runtime.manifest_schema import parse_manifest_json, validate_manifest
+from hfm_runtime.signing import (
+    MAX_SIGNATURE_BYTES,
+    SIGNATURE_MEMBER,
+    TrustPolicy,
+    TrustResult,
+    check_trust,
+    manifest_digest,
+    signature_document,
+)
 
 FORMAT = "hfm"
 FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
-ZIP_MAGIC = b"PK\x03\x04"
 
 
 @dataclasses.dataclass(frozen=True)
 class Artifact:
-    """A verified artifact held in memory: every member's bytes matched the manifest's sha256."""
+    """A verified artifact: the manifest (sealed or signed where the artifact carries it) and every member's hash.
+
+    Members are not held in memory: `member(name)` reads one again and checks its hash at that moment, so a file
+    changed after verification is still caught, and the model's bytes can be dropped once the session is open.
+    """
 
     path: Path
     manifest: Mapping[str, Any]
-    members: Mapping[str, bytes]
     size_bytes: int
+    trust: TrustResult
+    limits: ReadLimits = ReadLimits()
+    kept: dict[str, bytes] = dataclasses.field(default_factory=dict, repr=False, compare=False)
+
+    def member(self, name: str) -> bytes:
+        """A member's bytes, hash-checked now (or kept from the verification pass, once, when asked for)."""
+        if name in self.kept:
+            return self.kept.pop(name)
+        expected = self.manifest["members"].get(name)
+        if expected is None:
+            raise ArtifactError(f"{self.path}: the manifest refers to {name!r}, which the artifact does not list")
+        with BoundedZip(self.path, self.limits) as archive:
+            if name not in archive.names:
+                raise ArtifactError(f"{self.path}: member {name} is listed in the manifest but missing from the archive")
+            actual, data = archive.sha256(name, keep=True)
+        _check_hash(self.path, name, actual, expected)
+        return data  # type: ignore[return-value]
+
+    @property
+    def members(self) -> dict[str, bytes]:
+        """Every member's bytes, read and hash-checked now (for tools that rewrite an artifact; the runtime reads
+        only what it needs with `member`)."""
+        return {name: self.member(name) for name in self.manifest["members"]}
+
+    @property
+    def digest(self) -> str:
+        """sha256 of manifest.json: names this exact artifact (every member hash is inside it)."""
+        return self.trust.manifest_sha256
+
+
+class MemoryArtifact:
+    """An artifact still being packed: members in memory, nothing verified (the packer made them)."""
+
+    def __init__(self, path: Path, manifest: Mapping[str, Any], members: Mapping[str, bytes]) -> None:
+        self.path = path
+        self.manifest = manifest
+        self.members = dict(members)
+        self.digest = ""
+        self.trust = TrustResult(status="unpacked")
 
     def member(self, name: str) -> bytes:
         if name not in self.members:
@@ -52,78 +106,86 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def read_artifact(path: str | Path) -> Artifact:
-    """Open and verify an artifact; raise ArtifactError saying exactly what is wrong."""
+def read_artifact(path: str | Path, policy: TrustPolicy | None = None, keep: Iterable[str] = (),
+                  limits: ReadLimits | None = None) -> Artifact:
+    """Open and verify an artifact; raise ArtifactError (SignatureError for trust) saying exactly what is wrong.
+
+    The one verification that `inspect`, `verify` and `load` share: bounded zip reading, the manifest's schema, the
+    seal or signatures under `policy`, then every member's sha256 (streamed). `keep` names members whose bytes the
+    caller will need right away (the model), so they are read once, not twice.
+    """
     path = Path(path)
+    policy = policy or TrustPolicy()
+    limits = limits or ReadLimits()
     if not path.is_file():
         raise ArtifactError(f"{path}: no such artifact file")
     size = path.stat().st_size
-    try:
-        archive = zipfile.ZipFile(path)
-    except zipfile.BadZipFile:
-        with open(path, "rb") as handle:
-            head = handle.read(4)
-        if head == ZIP_MAGIC:
-            raise ArtifactError(f"{path}: the archive is truncated or corrupt (zip directory unreadable)") from None
-        raise ArtifactError(f"{path}: not an .hfm artifact (expected a zip archive with {MANIFEST_NAME})") from None
-    with archive:
-        names = set(archive.namelist())
+    with BoundedZip(path, limits) as archive:
+        names = archive.names
         if MANIFEST_NAME not in names:
             raise ArtifactError(f"{path}: not an .hfm artifact ({MANIFEST_NAME} is missing)")
-        manifest = _parse_manifest(path, _read_member(archive, path, MANIFEST_NAME))
+        manifest_bytes = archive.read(MANIFEST_NAME, max_bytes=limits.max_manifest_bytes)
+        manifest = parse_manifest_json(str(path), manifest_bytes)
+        if manifest.get("format") != FORMAT:
+            raise ArtifactError(f"{path}: {MANIFEST_NAME} does not declare format {FORMAT!r}")
+        validate_manifest(str(path), manifest)
+        signature = archive.read(SIGNATURE_MEMBER, MAX_SIGNATURE_BYTES) if SIGNATURE_MEMBER in names else None
+        trust = check_trust(str(path), manifest_bytes, signature, policy)
         listed = manifest["members"]
-        unlisted = sorted(names - set(listed) - {MANIFEST_NAME})
+        unlisted = sorted(names - set(listed) - {MANIFEST_NAME, SIGNATURE_MEMBER})
         if unlisted:
             raise ArtifactError(f"{path}: member(s) {', '.join(unlisted)} are not listed in the manifest")
-        members: dict[str, bytes] = {}
+        kept: dict[str, bytes] = {}
+        wanted = set(keep)
         for name, expected in listed.items():
             if name not in names:
                 raise ArtifactError(f"{path}: member {name} is listed in the manifest but missing from the archive")
-            data = _read_member(archive, path, name)
-            actual = sha256_bytes(data)
-            if actual != expected:
-                raise ArtifactError(
-                    f"{path}: member {name} has sha256 {actual[:12]}..., manifest says {expected[:12]}... (tampered or corrupt)"
-                )
-            members[name] = data
-    return Artifact(path=path, manifest=manifest, members=members, size_bytes=size)
+            actual, data = archive.sha256(name, keep=name in wanted)
+            _check_hash(path, name, actual, expected)
+            if data is not None:
+                kept[name] = data
+    return Artifact(path=path, manifest=manifest, size_bytes=size, trust=trust, limits=limits, kept=kept)
 
 
-def _read_member(archive: zipfile.ZipFile, path: Path, name: str) -> bytes:
-    try:
-        return archive.read(name)
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
-        raise ArtifactError(f"{path}: member {name} is unreadable, the archive is truncated or corrupt ({exc})") from None
-
-
-def _parse_manifest(path: Path, raw: bytes) -> dict[str, Any]:
-    try:
-        manifest = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ArtifactError(f"{path}: {MANIFEST_NAME} is not valid JSON ({exc})") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise ArtifactError(f"{path}: {MANIFEST_NAME} does not declare format {FORMAT!r}")
-    version = manifest.get("format_version")
-    if version != FORMAT_VERSION:
+def _check_hash(path: Path, name: str, actual: str, expected: str) -> None:
+    if actual != expected:
         raise ArtifactError(
-            f"{path}: artifact format version {version!r} is not supported; this runtime reads version {FORMAT_VERSION}"
+            f"{path}: member {name} has sha256 {actual[:12]}..., manifest says {expected[:12]}... (tampered or corrupt)"
         )
-    members = manifest.get("members")
-    if not isinstance(members, dict) or not all(isinstance(v, str) for v in members.values()):
-        raise ArtifactError(f"{path}: {MANIFEST_NAME} has no valid 'members' table of name -> sha256")
-    return manifest
 
 
-def write_artifact(path: str | Path, manifest: Mapping[str, Any], members: Mapping[str, bytes]) -> Path:
-    """Write atomically: hashes of `members` go into the manifest, then temp file + fsync + rename."""
-    path = Path(path)
-    if MANIFEST_NAME in members:
-        raise ValueError(f"{MANIFEST_NAME} is written from `manifest`, not passed as a member")
+def write_artifact(path: str | Path, manifest: Mapping[str, Any], members: Mapping[str, bytes],
+                   signing_keys: Sequence[Any] = ()) -> Path:
+    """Write atomically: hashes of `members` go into the manifest, the seal (and a signature per key) into
+    signature.json, then temp file + fsync + rename."""
+    if MANIFEST_NAME in members or SIGNATURE_MEMBER in members:
+        raise ValueError(f"{MANIFEST_NAME} and {SIGNATURE_MEMBER} are written from `manifest`, not passed as members")
     full = dict(manifest)
     full["format"] = FORMAT
     full["format_version"] = FORMAT_VERSION
     full["members"] = {name: sha256_bytes(data) for name, data in members.items()}
     manifest_bytes = json.dumps(full, indent=2, sort_keys=False).encode("utf-8")
+    return write_zip(Path(path), manifest_bytes, members, signature_document(manifest_bytes, signing_keys))
+
+
+def sign_artifact(path: str | Path, signing_key: Any, out: str | Path | None = None) -> Path:
+    """Add a signature by `signing_key` (an Ed25519 private key) to a verified artifact; the manifest's bytes and
+    earlier signatures are kept, so the result verifies under every key that signed it before."""
+    from hfm_runtime.signing import parse_signature_document
+
+    artifact = read_artifact(path)
+    with BoundedZip(artifact.path, artifact.limits) as archive:
+        manifest_bytes = archive.read(MANIFEST_NAME, max_bytes=artifact.limits.max_manifest_bytes)
+        old = archive.read(SIGNATURE_MEMBER, MAX_SIGNATURE_BYTES) if SIGNATURE_MEMBER in archive.names else None
+    earlier = parse_signature_document(str(path), old)["signatures"] if old is not None else []
+    members = artifact.members
+    if manifest_digest(manifest_bytes) != artifact.digest:
+        raise ArtifactError(f"{path} changed while it was being signed; sign it again")
+    document = signature_document(manifest_bytes, [signing_key], keep=earlier)
+    return write_zip(Path(out) if out is not None else artifact.path, manifest_bytes, members, document)
+
+
+def write_zip(path: Path, manifest_bytes: bytes, members: Mapping[str, bytes], signature: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -132,6 +194,7 @@ def write_artifact(path: str | Path, manifest: Mapping[str, Any], members: Mappi
                 archive.writestr(MANIFEST_NAME, manifest_bytes)
                 for name, data in members.items():
                     archive.writestr(name, data)
+                archive.writestr(SIGNATURE_MEMBER, signature)
             raw.flush()
             os.fsync(raw.fileno())
         os.chmod(temp_name, default_file_mode())  # mkstemp makes 0600; an artifact is shared like any file
@@ -149,9 +212,9 @@ def default_file_mode() -> int:
     return 0o666 & ~umask
 
 
-def manifest_of(path: str | Path) -> dict[str, Any]:
-    """The verified manifest of an artifact (used by `inspect`)."""
-    return dict(read_artifact(path).manifest)
+def manifest_of(path: str | Path, policy: TrustPolicy | None = None) -> dict[str, Any]:
+    """The verified manifest of an artifact."""
+    return dict(read_artifact(path, policy).manifest)
 
 
 def npz_bytes(arrays: Mapping[str, Any]) -> bytes:

@@ -90,7 +90,7 @@ def bench(
     per_second = 1000.0 * batch_size / p50
     checks = (
         check_size(model.artifact.size_bytes, device),
-        check_precision(model.manifest, device),
+        check_precision(model.graph.precision, device),
         check_latency(p50 / batch_size, device),
         check_memory(peak - rss_before, device),
     )

@@ -7,7 +7,8 @@ are checked by `bench`. Latency measured here is scaled by the profile's assumed
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping
+from pathlib import Path
+from typing import Any
 
 from hfm_runtime.errors import BudgetError
 from hfm_runtime.profiles import DeviceProfile
@@ -36,12 +37,12 @@ def check_size(size_bytes: int, profile: DeviceProfile) -> BudgetCheck:
     )
 
 
-def check_precision(manifest: Mapping[str, Any], profile: DeviceProfile) -> BudgetCheck:
-    precision = str(manifest.get("model", {}).get("precision", "unknown"))
+def check_precision(precision: str, profile: DeviceProfile) -> BudgetCheck:
+    """`precision` as read from the graph (runtime/graph_facts.py), never the manifest's claim."""
     return BudgetCheck(
         budget="allowed_precisions", limit=float("nan"), measured=float("nan"), unit=precision,
         passed=precision in profile.allowed_precisions,
-        detail=f"artifact precision {precision}; profile allows {', '.join(profile.allowed_precisions)}",
+        detail=f"graph precision {precision}; profile allows {', '.join(profile.allowed_precisions)}",
     )
 
 
@@ -61,13 +62,21 @@ def check_memory(added_mb: float, profile: DeviceProfile) -> BudgetCheck:
     )
 
 
-def enforce_before_load(path: str, size_bytes: int, manifest: Mapping[str, Any], profile: DeviceProfile) -> None:
-    """Refuse an artifact that cannot fit the device before paying for a session."""
+def check_file_size(path: str | Path, profile: DeviceProfile) -> None:
+    """Refuse a file too big for the device before reading a byte of it."""
+    try:
+        size_bytes = Path(path).stat().st_size
+    except OSError:
+        return  # read_artifact names the problem
     size = check_size(size_bytes, profile)
     if not size.passed:
         raise BudgetError(
-            f"{path} is {size.measured:.2f} MB; profile {profile.name} allows at most {profile.artifact_size_mb:g} MB"
+            f"{path} is {size_bytes / MB:.2f} MB; profile {profile.name} allows at most {profile.artifact_size_mb:g} MB"
         )
-    precision = check_precision(manifest, profile)
-    if not precision.passed:
-        raise BudgetError(f"{path}: {precision.detail} (profile {profile.name})")
+
+
+def enforce_precision(path: str, precision: str, profile: DeviceProfile) -> None:
+    """Refuse a graph whose weight precision the device does not allow, before paying for a session."""
+    check = check_precision(precision, profile)
+    if not check.passed:
+        raise BudgetError(f"{path}: {check.detail} (profile {profile.name})")

@@ -1,12 +1,14 @@
 """The loaded model: verified artifact + profile-configured session + pre/post-processing.
 
-`load()` is the public entry point: verify the artifact, check the profile's budgets, open the session, check the
-manifest's input spec against the graph, then run the golden self-test.
+`load()` is the public entry point: verify the artifact (bounded reading, schema, seal or signatures under the trust
+policy, member hashes), check the profile's budgets against the graph itself, open the session, check the
+manifest's input spec against the graph, then run the golden self-test (all golden inputs together, and each alone).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import time
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -14,14 +16,18 @@ import numpy as np
 
 from hfm_runtime import golden
 from hfm_runtime.artifact import Artifact, read_artifact
-from hfm_runtime.budgets import enforce_before_load
+from hfm_runtime.batching import BatchBudget, plan_batches
+from hfm_runtime.budgets import check_file_size, enforce_precision
 from hfm_runtime.errors import ArtifactError, InputError
-from hfm_runtime.inputs import TASKS, SignalInputs, adapter_for
+from hfm_runtime.graph_facts import GraphFacts, graph_facts
+from hfm_runtime.inputs import TASKS, SignalInputs, TextInputs, adapter_for
 from hfm_runtime.preprocess.signal import SignalStream, WindowResult
 from hfm_runtime.profiles import DeviceProfile, load_profile
 from hfm_runtime.session import SessionSettings
+from hfm_runtime.signing import TrustPolicy
 
 DEFAULT_BATCH_SIZE = 32
+MODEL_MEMBER = "model.onnx"  # read once during verification and handed to the session
 MODEL_FORMATS = ("auto", "onnx", "ort")
 ORT_TYPE_NAMES = {"float32": "float"}  # manifest dtypes are numpy names; ONNX Runtime says tensor(float)
 
@@ -35,20 +41,30 @@ class Model:
     """
 
     def __init__(self, artifact: Artifact, profile: DeviceProfile, settings: SessionSettings,
-                 model_format: str = "auto") -> None:
+                 model_format: str = "auto", facts: GraphFacts | None = None, onnx_bytes: bytes | None = None,
+                 audit: Any = None) -> None:
         self.artifact = artifact
         self.profile = profile
         self.settings = settings
+        self.audit = audit
         manifest = artifact.manifest
         self.task = manifest.get("task")
         if self.task not in TASKS:
             raise ArtifactError(f"{artifact.path}: task {self.task!r} is not supported; expected one of {', '.join(TASKS)}")
         self.model_format = _model_format(manifest, model_format, artifact.path)
-        member = manifest["model"]["ort_file"] if self.model_format == "ort" else manifest["model"]["file"]
-        self.session = settings.open(artifact.member(member), self.model_format)
+        if facts is None:
+            onnx_bytes = artifact.member(manifest["model"]["file"])
+            facts = checked_graph_facts(artifact, onnx_bytes)
+        self.graph = facts
+        model_bytes = artifact.member(manifest["model"]["ort_file"]) if self.model_format == "ort" else onnx_bytes
+        if model_bytes is None:
+            model_bytes = artifact.member(manifest["model"]["file"])
+        self.session = settings.open(model_bytes, self.model_format)
+        del model_bytes, onnx_bytes  # the session holds the weights now; the artifact's bytes are not kept
         self.input_names = _check_io_spec(artifact, self.session)
         self.output_name = manifest["outputs"][0]["name"]
         self.inputs = adapter_for(manifest, artifact.member, self.input_names, str(artifact.path))
+        self.batch_budget = _batch_budget(self)
 
     @property
     def manifest(self) -> Mapping[str, Any]:
@@ -68,19 +84,30 @@ class Model:
             return self.run_items(self.inputs.items(inputs, fs), batch_size)
         return self.run_items(self.inputs.items(inputs), batch_size)
 
-    def run_items(self, items: Sequence[Any], batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
-        """Run already-preprocessed items (what `self.inputs.items()` returns) in batches, in the caller's order."""
+    def run_items(self, items: Sequence[Any], batch_size: int = DEFAULT_BATCH_SIZE,
+                  budget: BatchBudget | None = None) -> np.ndarray:
+        """Run already-preprocessed items (what `self.inputs.items()` returns) in the caller's order, in batches that
+        fit the profile's memory budget (runtime/batching.py); an item's result does not depend on its batch."""
+        started = time.perf_counter()
+        budget = budget or self.batch_budget
+        costs = [_cost(self.inputs, item) for item in items]
         order = list(range(len(items)))
         if self.inputs.sort_by_length:  # group texts of similar length so each batch pads little
-            order.sort(key=lambda i: len(items[i]))
+            order.sort(key=lambda i: costs[i])
         results: list[np.ndarray] = [None] * len(items)  # type: ignore[list-item]
-        for start in range(0, len(order), batch_size):
-            chunk = order[start : start + batch_size]
+        for batch in plan_batches([costs[i] for i in order], batch_size, budget):
+            chunk = [order[position] for position in batch]
             feeds = self.inputs.feeds([items[i] for i in chunk])
             (output,) = self.session.run([self.output_name], feeds)
             for row, index in zip(self.inputs.outputs(output, feeds), chunk):
                 results[index] = row
-        return np.stack(results)
+        stacked = np.stack(results)
+        if self.audit is not None:
+            self.audit.record_inference(
+                artifact_digest=self.artifact.digest, signer=",".join(self.artifact.trust.signers) or None,
+                profile=self.profile.name, task=self.task, inputs=list(items), outputs=stacked, labels=self.labels,
+                quality=None, latency_ms=(time.perf_counter() - started) * 1000)
+        return stacked
 
     def stream(self, input_fs: float | None = None) -> "SignalModelStream":
         """A live stream for a signal model: push chunks of samples at `input_fs` (default the model's rate)."""
@@ -127,19 +154,69 @@ class SignalModelStream:
 
 
 def load(path: str | Path, profile: str | Path | DeviceProfile = "clinic-cpu", self_test: bool = True,
-         model_format: str = "auto") -> Model:
+         model_format: str = "auto", *, trusted_keys: Sequence[str] | None = None,
+         require_signature: bool | None = None, audit: Any = None) -> Model:
     """Verify, budget-check and open an artifact for a device profile; run its golden self-test unless disabled.
 
     `model_format`: "onnx", "ort" (the ORT-format copy an artifact may carry, for minimal ONNX Runtime builds), or
     "auto" (ORT format when the artifact carries it).
+    Trust: `trusted_keys` (public key PEM files or texts) and `require_signature` override the profile's `[trust]`
+    table; where a signature is required, unsigned, unknown-key and bad-signature artifacts are refused.
+    `audit`: an `hfm_runtime.audit.AuditLog` that gets one hash-chained record per inference.
     """
     device = load_profile(profile)
-    artifact = read_artifact(path)
-    enforce_before_load(str(path), artifact.size_bytes, artifact.manifest, device)
-    model = Model(artifact, device, SessionSettings.from_profile(device), model_format)
+    policy = trust_policy(device, trusted_keys, require_signature)
+    check_file_size(path, device)
+    artifact = read_artifact(path, policy, keep=(MODEL_MEMBER,))
+    onnx_bytes = artifact.member(artifact.manifest["model"]["file"])
+    facts = checked_graph_facts(artifact, onnx_bytes)
+    enforce_precision(str(path), facts.precision, device)
+    model = Model(artifact, device, SessionSettings.from_profile(device), model_format, facts, onnx_bytes, audit)
+    del onnx_bytes
     if self_test:
         golden.self_test(model)
     return model
+
+
+def trust_policy(device: DeviceProfile, trusted_keys: Sequence[str] | None,
+                 require_signature: bool | None) -> TrustPolicy:
+    """The profile's policy, with the caller's arguments taking precedence (and saying so in errors)."""
+    if trusted_keys is None and require_signature is None:
+        return TrustPolicy(device.require_signature, device.trusted_keys, f"profile {device.name}")
+    if isinstance(trusted_keys, (str, Path)):
+        trusted_keys = [str(trusted_keys)]
+    keys = tuple(str(k) for k in (trusted_keys if trusted_keys is not None else device.trusted_keys))
+    require = device.require_signature if require_signature is None else bool(require_signature)
+    if require and not keys:
+        raise InputError("require_signature=True needs trusted_keys (public key files); none were given")
+    return TrustPolicy(require, keys, "load() arguments")
+
+
+def checked_graph_facts(artifact: Any, onnx_bytes: bytes) -> GraphFacts:
+    """Facts from the graph; the manifest's precision must agree with them (a budget never trusts a claim)."""
+    facts = graph_facts(onnx_bytes, str(artifact.path))
+    claimed = artifact.manifest["model"].get("precision")
+    if claimed != facts.precision:
+        raise ArtifactError(f"{artifact.path}: manifest says precision {claimed!r}, but the graph's weights are "
+                            f"{facts.precision}")
+    return facts
+
+
+def _cost(inputs: Any, item: Any) -> int:
+    """Padded size of one item: tokens for a text, elements for an array."""
+    if isinstance(inputs, TextInputs):
+        return inputs.preprocessor.token_count(item)
+    return int(np.asarray(item).size)
+
+
+def _batch_budget(model: Model) -> BatchBudget:
+    source = f"profile {model.profile.name} memory_mb {model.profile.memory_mb:g}"
+    row_wise = model.graph.batch_dependent
+    if isinstance(model.inputs, TextInputs):
+        shape = model.session.get_outputs()[0].shape
+        hidden = shape[-1] if model.task == "embedding" and isinstance(shape[-1], int) else None
+        return BatchBudget.for_text(model.profile.memory_mb, hidden, row_wise, source)
+    return BatchBudget.for_tensors(model.profile.memory_mb, row_wise, source)
 
 
 def _check_io_spec(artifact: Artifact, session: Any) -> list[str]:

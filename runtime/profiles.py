@@ -51,12 +51,15 @@ class DeviceProfile:
     rationale: Mapping[str, str]
     sha256: str
     source: str
+    require_signature: bool = False
+    trusted_keys: tuple[str, ...] = ()  # PEM files (resolved against the profile's folder) or inline PEM
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["rationale"] = dict(self.rationale)
         data["execution_providers"] = list(self.execution_providers)
         data["allowed_precisions"] = list(self.allowed_precisions)
+        data["trusted_keys"] = list(self.trusted_keys)
         return data
 
     def latency_budget_on_build_machine_ms(self) -> float:
@@ -123,8 +126,34 @@ def parse_profile(data: Mapping[str, Any], source: str = "<dict>", sha256: str =
         rationale=reader.rationale,
         sha256=sha256,
         source=source,
+        **_trust_fields(data, source),
     )
     return profile
+
+
+def _trust_fields(data: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """The optional `[trust]` table: `require_signature` (bool) and `trusted_keys` (PEM file paths, relative to the
+    profile file, or inline PEM). Without it, signatures are checked when their key is known but not required."""
+    trust = data.get("trust", {})
+    if not isinstance(trust, Mapping):
+        raise ProfileError(f"profile {source}: trust = {trust!r} is invalid; expected a table")
+    unknown = sorted(set(trust) - {"require_signature", "trusted_keys", "why"})
+    if unknown:
+        raise ProfileError(f"profile {source}: trust has unknown keys {', '.join(unknown)}; expected "
+                           "require_signature, trusted_keys, why")
+    require = trust.get("require_signature", False)
+    if not isinstance(require, bool):
+        raise ProfileError(f"profile {source}: trust.require_signature = {require!r} is invalid; expected true or false")
+    keys = trust.get("trusted_keys", [])
+    if not isinstance(keys, list) or not all(isinstance(k, str) and k.strip() for k in keys):
+        raise ProfileError(f"profile {source}: trust.trusted_keys = {keys!r} is invalid; expected a list of public "
+                           "key files (PEM) or PEM texts")
+    if require and not keys:
+        raise ProfileError(f"profile {source}: trust.require_signature is true but trust.trusted_keys is empty; no "
+                           "artifact could load")
+    folder = Path(source).parent if Path(source).suffix == ".toml" else Path.cwd()
+    resolved = tuple(k if k.lstrip().startswith("-----BEGIN") else str(folder / k) for k in keys)
+    return {"require_signature": require, "trusted_keys": resolved}
 
 
 class _FieldReader:

@@ -38,7 +38,7 @@ def vocab_size() -> int:
 
 
 def tiny_encoder(num_labels: int | None = None, seed: int = 0) -> onnx.ModelProto:
-    """last_hidden_state = tanh(Embedding[input_ids] @ W) * mask; with num_labels, logits of the mean instead."""
+    """last_hidden_state = tanh(Embedding[input_ids] @ W) * mask; with num_labels, logits of the masked mean instead."""
     rng = np.random.default_rng(seed)
     table = rng.normal(size=(vocab_size(), HIDDEN)).astype(np.float32)
     weight = rng.normal(size=(HIDDEN, HIDDEN)).astype(np.float32)
@@ -59,8 +59,11 @@ def tiny_encoder(num_labels: int | None = None, seed: int = 0) -> onnx.ModelProt
     if num_labels:
         head = rng.normal(size=(HIDDEN, num_labels)).astype(np.float32)
         initializers.append(numpy_helper.from_array(head, "head"))
-        nodes += [
-            helper.make_node("ReduceMean", ["last_hidden_state"], ["pooled"], axes=[1], keepdims=0),
+        initializers.append(numpy_helper.from_array(np.array([1], dtype=np.int64), "axis_tokens"))
+        nodes += [  # mean over real tokens only, so padding in a batch cannot change a text's logits
+            helper.make_node("ReduceSum", ["last_hidden_state", "axis_tokens"], ["summed"], keepdims=0),
+            helper.make_node("ReduceSum", ["mask_3d", "axis_tokens"], ["counts"], keepdims=0),
+            helper.make_node("Div", ["summed", "counts"], ["pooled"]),
             helper.make_node("MatMul", ["pooled", "head"], ["logits"]),
         ]
         output = helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", num_labels])

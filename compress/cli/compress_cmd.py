@@ -36,13 +36,17 @@ def compress(
         help="In-domain texts, one per line, for the distill and vocab steps (default: bundled clinical corpus).")] = None,
     resume: Annotated[bool, typer.Option(
         help="Continue an interrupted distillation from its checkpoints beside --out (model.distill-checkpoints/ for model.hfm).")] = False,
+    sign: Annotated[Optional[Path], typer.Option(
+        "--sign", help="Sign the artifact with this private key (hfm-compress keygen); devices verify it.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Distil/prune/quantize SOURCE into a verified artifact for a device profile; print teacher vs artifact."""
     from hfm_compress.distill import DistillInterrupted
+    from hfm_runtime.signing import load_private_key
 
     if out.suffix != ".hfm":
         raise CompressError(f"--out {out} must end in .hfm")
+    signing_key = load_private_key(sign) if sign is not None else None  # a bad key fails before hours of work
     try:
         if is_tensor_source(source, task):
             result = run_tensor_compress(source, profile, out, recipe, task, calib, eval_texts, train, input_spec,
@@ -53,10 +57,20 @@ def compress(
     except DistillInterrupted as exc:
         typer.echo(f"interrupted: {exc} (the same command with --resume continues)", err=True)
         raise typer.Exit(EXIT_INTERRUPTED) from None
+    signature = _sign(result.path, signing_key) if signing_key is not None else None
     if as_json:
-        print_json({"artifact": str(result.path), "manifest": result.manifest})
+        print_json({"artifact": str(result.path), "manifest": result.manifest, "signature": signature})
         return
     print_result(result)
+    if signature is not None:
+        show(f"signed: manifest sha256 {signature['manifest_sha256']}, key id {', '.join(signature['untrusted_signers'])}")
+
+
+def _sign(path: Path, signing_key: Any) -> dict[str, Any]:
+    from hfm_runtime.artifact import read_artifact, sign_artifact
+
+    sign_artifact(path, signing_key)
+    return read_artifact(path).trust.to_dict()
 
 
 def run_compress(source: str, profile_name: str, out: Path, recipe: str | None, task: str, calib: Path | None,

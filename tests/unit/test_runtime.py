@@ -92,7 +92,7 @@ def test_artifact_over_the_size_budget_is_refused(tmp_path: Path) -> None:
 
 def test_precision_not_allowed_by_the_profile(tmp_path: Path) -> None:
     path = make_text_artifact(tmp_path / "tiny.hfm", profile="clinic-cpu")
-    with pytest.raises(BudgetError, match="artifact precision fp32; profile allows int8"):
+    with pytest.raises(BudgetError, match="graph precision fp32; profile allows int8"):
         hfm_runtime.load(path, profile="wearable")
 
 
@@ -103,7 +103,7 @@ def test_self_test_catches_outputs_that_drift(tiny_artifact: Path, tmp_path: Pat
     drifted = golden + 10 * manifest["golden"]["atol"]
     members = dict(artifact.members, **{"golden.npz": npz_bytes({"outputs": drifted})})
     path = write_artifact(tmp_path / "drifted.hfm", manifest, members)
-    with pytest.raises(SelfTestError, match=r"self-test failed: outputs drift .* \(tolerance"):
+    with pytest.raises(SelfTestError, match=r"self-test failed: outputs of the golden inputs run together drift .* \(tolerance"):
         hfm_runtime.load(path)
     assert hfm_runtime.load(path, self_test=False).run(["fever"]).shape == (1, 8)
 
