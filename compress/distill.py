@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
-import hashlib
 import math
 import signal
 import threading
@@ -41,6 +40,7 @@ from hfm_compress.prune import (
 )
 from hfm_compress.quantize.int4 import BLOCK_SIZES as INT4_BLOCK_SIZES
 from hfm_compress.quantize.int4 import stored_4bit_table
+from hfm_runtime.fingerprint import text_fingerprint
 
 if TYPE_CHECKING:
     import torch
@@ -158,12 +158,6 @@ class DistillInterrupted(CompressError):
         self.checkpoint = checkpoint
 
 
-def fingerprint(items: Sequence[Any]) -> dict[str, Any]:
-    """Count and sha256 of a text (or label) list: enough to tell data sets apart, never the data."""
-    digest = hashlib.sha256("\n".join(map(str, items)).encode("utf-8")).hexdigest()
-    return {"count": len(items), "sha256": digest}
-
-
 def distill(
     teacher: "torch.nn.Module",
     student: "torch.nn.Module | None",
@@ -211,8 +205,9 @@ def distill(
     _set_trainable(student, config)
     optimizer, scheduler, total_steps = _optimizer(student, config, len(texts))
     checkpoint = Path(checkpoint_dir) / CHECKPOINT_NAME
-    run_id = {"config": config.to_dict(), "corpus": fingerprint(texts),
-              "labels": None if labels is None else fingerprint(list(labels))}
+    # The checkpoint's identity: a checkpoint resumes only the run with this config and data.
+    run_id = {"config": config.to_dict(), "corpus": text_fingerprint(texts),
+              "labels": None if labels is None else text_fingerprint([str(int(label)) for label in labels])}
     state = _RunState()
     if resume and checkpoint.is_file():
         state = _load_checkpoint(checkpoint, run_id, student, optimizer, scheduler)
@@ -602,8 +597,12 @@ def _save_checkpoint(path: Path, run_id: dict[str, Any], student: "torch.nn.Modu
         "rng": torch.get_rng_state(),
     }
     partial = path.with_suffix(".partial")
-    torch.save(payload, partial)
-    partial.replace(path)
+    try:
+        torch.save(payload, partial)
+        partial.replace(path)
+    except BaseException:  # SIGTERM (or a second Ctrl-C) mid-write: leave no half-written file behind
+        partial.unlink(missing_ok=True)
+        raise
 
 
 def _read_checkpoint(path: Path) -> dict[str, Any]:

@@ -6,7 +6,6 @@ Evaluation goes through `hfm_runtime` with the profile's session settings, exact
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import tempfile
 import time
 from pathlib import Path
@@ -20,6 +19,7 @@ from hfm_compress.errors import CompressError
 from hfm_compress.reference import feed_batches, teacher_outputs, text_preprocessor
 from hfm_compress.sources import TextTeacher
 from hfm_runtime.artifact import read_artifact, write_artifact
+from hfm_runtime.fingerprint import text_fingerprint
 from hfm_runtime.pack import pack_artifact
 from hfm_runtime.profiles import DeviceProfile
 
@@ -55,12 +55,6 @@ class CompressResult:
     @property
     def evaluation(self) -> dict[str, Any]:
         return self.manifest["evaluation"]
-
-
-def fingerprint(texts: Sequence[str]) -> dict[str, Any]:
-    """Count and sha256 of a text set: enough to tell data sets apart, never the data."""
-    digest = hashlib.sha256("\n".join(texts).encode("utf-8")).hexdigest()
-    return {"count": len(texts), "sha256": digest}
 
 
 def checkpoint_folder(out_path: Path) -> Path:
@@ -108,7 +102,7 @@ def compress_text_model(
         manifest = _manifest(teacher, recipe, reports, profile, data, recipe_name, model_path)
         manifest["recipe_reasons"] = list(recipe_reasons)
         if uses_corpus(torch_steps):
-            manifest["corpus"] = {**fingerprint(data.corpus), "source": data.corpus_source}
+            manifest["corpus"] = {**text_fingerprint(data.corpus), "source": data.corpus_source}
         draft = pack_artifact(
             workdir / "draft.hfm",
             model_bytes=model_path.read_bytes(),
@@ -120,7 +114,7 @@ def compress_text_model(
         evaluation = evaluate.evaluate_text_artifact(
             draft, teacher, profile, data.evaluation, reference_onnx, progress
         )
-        evaluation["texts"] = {**fingerprint(data.evaluation), "source": data.evaluation_source}
+        evaluation["texts"] = {**text_fingerprint(data.evaluation), "source": data.evaluation_source}
         packed = read_artifact(draft)
         final_manifest = {k: v for k, v in packed.manifest.items() if k not in ("format", "format_version", "members")}
         final_manifest["evaluation"] = evaluation
@@ -317,6 +311,6 @@ def _manifest(teacher: TextTeacher, recipe: Sequence[StepConfig], reports: Seque
         "recipe_name": recipe_name,
         "recipe": [step.to_dict() for step in recipe],
         "steps": [report.to_dict() for report in reports],
-        "calibration": {**fingerprint(data.calibration), "source": data.calibration_source},
+        "calibration": {**text_fingerprint(data.calibration), "source": data.calibration_source},
         "toolchain": {"name": "hfm-compress", "version": TOOLCHAIN_VERSION},
     }

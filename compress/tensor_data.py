@@ -12,7 +12,6 @@ A DATA argument is an `.npz` file or a built-in generator:
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import urllib.parse
 from pathlib import Path
 from typing import Any, Mapping
@@ -21,6 +20,7 @@ import numpy as np
 
 from hfm_compress.errors import CompressError
 from hfm_compress.tensor_sources import IMAGE_TASKS
+from hfm_runtime.fingerprint import array_fingerprint
 
 SYNTH_PREFIX = "synth:"
 # Default sizes (per class) and seeds of the built-in sets; different seeds make disjoint sets.
@@ -45,11 +45,9 @@ class TensorSet:
         return len(self.inputs)
 
     def fingerprint(self) -> dict[str, Any]:
-        """Count and sha256 of the raw data: enough to tell data sets apart, never the data."""
-        digest = hashlib.sha256(np.ascontiguousarray(self.raw).tobytes())
-        if self.labels is not None:
-            digest.update(np.ascontiguousarray(self.labels).tobytes())
-        return {"count": len(self), "sha256": digest.hexdigest(), "source": self.source}
+        """Count, sha256 and scheme of the raw data and labels (dtype and shape included), and the source."""
+        arrays = [self.raw] if self.labels is None else [self.raw, self.labels]
+        return {**array_fingerprint(len(self), *arrays), "source": self.source}
 
 
 @dataclasses.dataclass
