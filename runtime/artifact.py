@@ -128,9 +128,9 @@ def read_artifact(path: str | Path, policy: TrustPolicy | None = None, keep: Ite
         manifest = parse_manifest_json(str(path), manifest_bytes)
         if manifest.get("format") != FORMAT:
             raise ArtifactError(f"{path}: {MANIFEST_NAME} does not declare format {FORMAT!r}")
-        validate_manifest(str(path), manifest)
         signature = archive.read(SIGNATURE_MEMBER, MAX_SIGNATURE_BYTES) if SIGNATURE_MEMBER in names else None
-        trust = check_trust(str(path), manifest_bytes, signature, policy)
+        trust = check_trust(str(path), manifest_bytes, signature, policy)  # first: an edit is named as an edit
+        validate_manifest(str(path), manifest)
         listed = manifest["members"]
         unlisted = sorted(names - set(listed) - {MANIFEST_NAME, SIGNATURE_MEMBER})
         if unlisted:

@@ -171,10 +171,11 @@ def load(path: str | Path, profile: str | Path | DeviceProfile = "clinic-cpu", s
     onnx_bytes = artifact.member(artifact.manifest["model"]["file"])
     facts = checked_graph_facts(artifact, onnx_bytes)
     enforce_precision(str(path), facts.precision, device)
-    model = Model(artifact, device, SessionSettings.from_profile(device), model_format, facts, onnx_bytes, audit)
+    model = Model(artifact, device, SessionSettings.from_profile(device), model_format, facts, onnx_bytes)
     del onnx_bytes
     if self_test:
         golden.self_test(model)
+    model.audit = audit  # after the self-test: the log holds the device's own inferences only
     return model
 
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from hfm_compress.cli import artifact_cmds, compress_cmd, demo_cmd, profiles_cmd
+from hfm_compress.cli import artifact_cmds, audit_cmd, compress_cmd, demo_cmd, profiles_cmd, sbom_cmd, trust_cmds
 from hfm_compress.cli.errors import set_debug
 
 app = typer.Typer(
@@ -19,6 +19,11 @@ app.add_typer(profiles_cmd.app, name="profiles")
 app.command("inspect")(artifact_cmds.inspect)
 app.command("run")(artifact_cmds.run)
 app.command("bench")(artifact_cmds.bench)
+app.command("keygen")(trust_cmds.keygen)
+app.command("sign")(trust_cmds.sign)
+app.command("verify")(trust_cmds.verify)
+app.command("sbom")(sbom_cmd.sbom)
+app.add_typer(audit_cmd.app, name="audit")
 
 
 @app.callback()

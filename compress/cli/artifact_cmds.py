@@ -11,7 +11,6 @@ from rich.progress import Progress
 
 from hfm_compress.cli.errors import EXIT_USER_ERROR, reports_errors
 from hfm_compress.cli.output import print_json, show, table, verdict
-from hfm_runtime.artifact import manifest_of
 from hfm_runtime.errors import InputError
 
 ArtifactPath = Annotated[Path, typer.Argument(help="Path to a .hfm artifact.")]
@@ -20,16 +19,27 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output.
 
 
 @reports_errors
-def inspect(artifact: ArtifactPath, as_json: JsonFlag = False) -> None:
-    """Verify an artifact and print its manifest."""
-    manifest = manifest_of(artifact)
+def inspect(
+    artifact: ArtifactPath,
+    keys: Annotated[list[str], typer.Option("--key", "-k", help="Trusted public key (.pub); repeat for several.")] = [],  # noqa: B006
+    as_json: JsonFlag = False,
+) -> None:
+    """Verify an artifact (the same checks as load) and print its manifest and who signed it."""
+    from hfm_runtime.artifact import read_artifact
+    from hfm_runtime.signing import TrustPolicy
+
+    policy = TrustPolicy(trusted_keys=tuple(keys), source="--key")
+    verified = read_artifact(artifact, policy)
+    manifest = dict(verified.manifest)
     if as_json:
-        print_json(manifest)
+        print_json({**manifest, "verification": {"verified": True, **verified.trust.to_dict()}})
         return
     model = manifest.get("model", {})
     source = manifest.get("source", {})
     rows = [
         ("name", manifest.get("name")),
+        ("signer", verified.trust.describe()),
+        ("manifest sha256", verified.digest),
         ("task", manifest.get("task")),
         ("format version", manifest.get("format_version")),
         ("precision", model.get("precision")),
@@ -160,20 +170,37 @@ def _collect_texts(items: list[str]) -> list[str]:
         raise InputError("no inputs given; pass texts or a file with one text per line")
     texts: list[str] = []
     for item in items:
-        path = Path(item)
-        texts.extend(_read_lines(path) if len(item) < 4096 and path.is_file() else [item])
+        texts.extend(_read_lines(Path(item)) if _is_file(item) else [item])
     return texts
+
+
+def _is_file(item: str) -> bool:
+    """Whether a `run` argument names a file; a text that cannot be a path (NUL, a lone surrogate that the file
+    system encoding refuses, a word longer than a file name may be) is a text, not an error."""
+    if len(item) >= 4096:
+        return False
+    try:
+        return Path(item).is_file()
+    except (OSError, ValueError):  # ENAMETOOLONG, EACCES; ValueError covers NUL and UnicodeEncodeError
+        return False
 
 
 def _read_lines(path: Path) -> list[str]:
+    shown = _printable(str(path))
     try:
         lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read inputs from {path}: {exc}") from None
+    except (OSError, ValueError) as exc:  # ValueError: UnicodeDecodeError, or a path the OS cannot take
+        raise InputError(f"cannot read inputs from {shown}: {_printable(str(exc))}; expected a UTF-8 text file "
+                         "with one text per line") from None
     texts = [line for line in lines if line]
     if not texts:
-        raise InputError(f"{path} holds no texts (expected one text per line)")
+        raise InputError(f"{shown} holds no texts (expected one text per line)")
     return texts
+
+
+def _printable(text: str) -> str:
+    """A file name or message with lone surrogates (undecodable bytes) escaped, so printing it cannot fail."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _short(text: str, width: int = 60) -> str:
