@@ -2,7 +2,7 @@
 are quantized with ranges computed over the whole batch.
 
 `precision` is the lowest weight precision present (`int4` < `int8` < `fp16` < `fp32`), the manifest's convention.
-Small initializers (scales, zero points, shape constants) do not count as weights.
+Scales, zero points and shape constants (1-D and under 256 elements) do not count as weights; matrices do.
 `batch_dependent`: DynamicQuantizeLinear (and the fused ops that contain it) takes one scale over every row and
 padding position of a batch, so an input's result would depend on its neighbours; the runtime runs such graphs one
 row at a time.
@@ -89,19 +89,19 @@ class _Scan:
                         self.graph(sub, depth + 1)
 
     def initializer(self, data: memoryview) -> None:
-        elements, data_type = 1, 0
+        elements, data_type, rank = 1, 0, 0
         for number, value in _fields(data):
             if number == TENSOR_DIMS:
                 if isinstance(value, memoryview):  # packed repeated int64
                     position = 0
                     while position < len(value):
                         dim, position = _varint(value, position)
-                        elements *= dim
+                        elements, rank = elements * dim, rank + 1
                 else:
-                    elements *= value
+                    elements, rank = elements * value, rank + 1
             elif number == TENSOR_DATA_TYPE and isinstance(value, int):
                 data_type = value
-        if elements >= WEIGHT_MIN_ELEMENTS:
+        if rank >= 2 or elements >= WEIGHT_MIN_ELEMENTS:
             self.weight_types.add(data_type)
 
 
