@@ -21,7 +21,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from hfm_runtime.bounded_zip import ReadLimits, BoundedZip
 from hfm_runtime.errors import ArtifactError
-from hfm_runtime.manifest_schema import parse_manifest_json, validate_manifest
+from hfm_runtime.graph_facts import GraphFacts, graph_facts
+from hfm_runtime.manifest_schema import check_format_version, parse_manifest_json, validate_manifest
 from hfm_runtime.signing import (
     MAX_SIGNATURE_BYTES,
     SIGNATURE_MEMBER,
@@ -49,6 +50,7 @@ class Artifact:
     manifest: Mapping[str, Any]
     size_bytes: int
     trust: TrustResult
+    graph: GraphFacts
     limits: ReadLimits = ReadLimits()
     kept: dict[str, bytes] = dataclasses.field(default_factory=dict, repr=False, compare=False)
 
@@ -87,6 +89,7 @@ class MemoryArtifact:
         self.members = dict(members)
         self.digest = ""
         self.trust = TrustResult(status="unpacked")
+        self.graph = graph_facts(self.members[manifest["model"]["file"]], str(path))
 
     def member(self, name: str) -> bytes:
         if name not in self.members:
@@ -106,13 +109,14 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def read_artifact(path: str | Path, policy: TrustPolicy | None = None, keep: Iterable[str] = (),
+def read_artifact(path: str | Path, policy: TrustPolicy | None = None, keep_model: bool = False,
                   limits: ReadLimits | None = None) -> Artifact:
     """Open and verify an artifact; raise ArtifactError (SignatureError for trust) saying exactly what is wrong.
 
     The one verification that `inspect`, `verify` and `load` share: bounded zip reading, the manifest's schema, the
-    seal or signatures under `policy`, then every member's sha256 (streamed). `keep` names members whose bytes the
-    caller will need right away (the model), so they are read once, not twice.
+    seal or signatures under `policy`, every member's sha256 (streamed), then the graph itself: its weight
+    precision must be the one the manifest claims. `keep_model` keeps the model's bytes for the caller that opens a
+    session right away (`load`), so they are read once, not twice.
     """
     path = Path(path)
     policy = policy or TrustPolicy()
@@ -128,6 +132,7 @@ def read_artifact(path: str | Path, policy: TrustPolicy | None = None, keep: Ite
         manifest = parse_manifest_json(str(path), manifest_bytes)
         if manifest.get("format") != FORMAT:
             raise ArtifactError(f"{path}: {MANIFEST_NAME} does not declare format {FORMAT!r}")
+        check_format_version(str(path), manifest)
         signature = archive.read(SIGNATURE_MEMBER, MAX_SIGNATURE_BYTES) if SIGNATURE_MEMBER in names else None
         trust = check_trust(str(path), manifest_bytes, signature, policy)  # first: an edit is named as an edit
         validate_manifest(str(path), manifest)
@@ -135,16 +140,31 @@ def read_artifact(path: str | Path, policy: TrustPolicy | None = None, keep: Ite
         unlisted = sorted(names - set(listed) - {MANIFEST_NAME, SIGNATURE_MEMBER})
         if unlisted:
             raise ArtifactError(f"{path}: member(s) {', '.join(unlisted)} are not listed in the manifest")
-        kept: dict[str, bytes] = {}
-        wanted = set(keep)
+        model_file = manifest["model"]["file"]
+        if model_file not in listed:
+            raise ArtifactError(f"{path}: manifest.json field model.file names {model_file!r}, which is not a member")
+        model_bytes = b""
         for name, expected in listed.items():
             if name not in names:
                 raise ArtifactError(f"{path}: member {name} is listed in the manifest but missing from the archive")
-            actual, data = archive.sha256(name, keep=name in wanted)
+            actual, data = archive.sha256(name, keep=name == model_file)
             _check_hash(path, name, actual, expected)
-            if data is not None:
-                kept[name] = data
-    return Artifact(path=path, manifest=manifest, size_bytes=size, trust=trust, limits=limits, kept=kept)
+            model_bytes = data if data is not None else model_bytes
+    graph = checked_graph_facts(path, manifest, model_bytes)
+    kept = {model_file: model_bytes} if keep_model else {}
+    del model_bytes
+    return Artifact(path=path, manifest=manifest, size_bytes=size, trust=trust, graph=graph, limits=limits,
+                    kept=kept)
+
+
+def checked_graph_facts(path: Path | str, manifest: Mapping[str, Any], model_bytes: bytes) -> GraphFacts:
+    """Facts from the graph; the manifest's precision must agree with them (a budget never trusts a claim)."""
+    facts = graph_facts(model_bytes, str(path))
+    claimed = manifest["model"].get("precision")
+    if claimed != facts.precision:
+        raise ArtifactError(f"{path}: manifest says precision {claimed!r}, but the graph's weights are "
+                            f"{facts.precision}")
+    return facts
 
 
 def _check_hash(path: Path, name: str, actual: str, expected: str) -> None:

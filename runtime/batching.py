@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Sequence
 
-MB = 1_000_000
+MB = 1 << 20  # memory_mb is compared with RSS readings in MiB (runtime/memory.py)
 INPUT_SHARE = 0.5  # half the budget for activations; the rest holds weights, the session and the caller's data
 # Measured on MiniLM-L6 (hidden 384): one call of 1,000 texts x ~110 tokens grew RSS by 3.8 GB, ~34.5 KB per padded
 # token, ~22 floats per hidden unit. 32 floats per hidden unit keeps a 1.4x margin.

@@ -33,7 +33,7 @@ class ReadLimits:
     max_total_bytes: int = 4 * GiB
     max_ratio: float = 200.0
     ratio_exempt_bytes: int = 1 * MiB  # tiny members may deflate well (a zero-filled npz) without risk
-    max_members: int = 64
+    max_members: int = 65  # the schema's 63 listed members + manifest.json + signature.json
 
 
 class BoundedZip:

@@ -74,24 +74,38 @@ class TensorInputs:
 
 
 class ImageInputs(TensorInputs):
-    def __init__(self, manifest: Mapping[str, Any], input_names: Sequence[str]) -> None:
+    """Image files or frame arrays. `max_decoded_bytes` (None: no limit of ours) bounds one decoded frame of a file,
+    checked from its header before decoding, and `limit_source` names where it comes from in the refusal;
+    `image_pre.frame_limit(profile)` gives both from a device profile's memory budget."""
+
+    def __init__(self, manifest: Mapping[str, Any], input_names: Sequence[str], *,
+                 max_decoded_bytes: int | None = None, limit_source: str | None = None) -> None:
         super().__init__(manifest, input_names)
         self.spec = image_pre.ImageSpec.from_dict(manifest.get("preprocessing", {}))
+        image_pre.DecodeLimit.of(max_decoded_bytes, limit_source)  # refuse a bad limit now, not at the first file
+        self.max_decoded_bytes = max_decoded_bytes
+        self.limit_source = limit_source
 
     def items(self, inputs: Any) -> list[np.ndarray]:
-        """A file path or a frame array, or a list of them; each DICOM cine frame is an input of its own."""
+        """A file path or a frame array, or a list of them; each DICOM cine frame is an input of its own.
+
+        Frames are preprocessed as they are decoded, so one full-size frame is held at a time, not a whole cine.
+        """
         inputs = _as_list(inputs, "an image file, a frame array")
-        frames: list[np.ndarray] = []
+        items: list[np.ndarray] = []
         for index, item in enumerate(inputs):
             if isinstance(item, PATH_TYPES):
-                frames += image_pre.read_image(item, crop_to_region=self.spec.crop_to_region,
-                                               value_scale=self.spec.value_scale)
+                frames = image_pre.iter_frames(item, crop_to_region=self.spec.crop_to_region,
+                                               value_scale=self.spec.value_scale,
+                                               max_decoded_bytes=self.max_decoded_bytes, limit_source=self.limit_source)
             elif isinstance(item, np.ndarray):
-                frames.append(item)
+                frames = iter([item])
             else:
                 raise InputError(f"input {index} is a {type(item).__name__}; expected an image file path or a "
                                  "frame array (H, W) or (H, W, 3)")
-        return list(image_pre.preprocess(frames, self.spec))
+            for frame in frames:
+                items.append(image_pre.preprocess_frame(frame, self.spec, len(items)))
+        return items
 
 
 class SignalInputs(TensorInputs):
@@ -100,13 +114,22 @@ class SignalInputs(TensorInputs):
         self.spec = signal_pre.SignalSpec.from_dict(manifest.get("preprocessing", {}))
 
     def items(self, inputs: Any, fs: float | None = None) -> list[np.ndarray]:
-        """Record files or arrays, each cut into windows. WFDB records carry their rate; arrays and CSV/NPY records are
-        taken at `fs`, by default the model's rate."""
+        """Record files or arrays, each cut into windows.
+
+        `fs` is the rate of the inputs that carry none: arrays and CSV/NPY records (default: the model's rate), and
+        WFDB records whose header gives no rate (no default: refused without `fs`, where wfdb would silently assume
+        250 Hz). A WFDB header's own rate wins over `fs`, so one `fs` (the CLI's --fs) can serve CSV files given
+        together with WFDB records of other rates.
+        """
         inputs = _as_list(inputs, "a record file, a signal array")
         windows: list[np.ndarray] = []
         for index, item in enumerate(inputs):
             if isinstance(item, PATH_TYPES):
                 samples, record_fs = signal_pre.read_signal(item)
+                header = signal_pre.wfdb_header(item)
+                if record_fs is None and fs is None and header is not None:
+                    raise InputError(f"{header} gives no sampling rate (wfdb would assume 250 Hz); expected fs= (the "
+                                     "CLI's --fs) with the record's rate in Hz")
                 rate = record_fs if record_fs is not None else fs if fs is not None else self.spec.fs
             elif isinstance(item, np.ndarray):
                 samples, rate = item, fs if fs is not None else self.spec.fs
@@ -121,7 +144,9 @@ class SignalInputs(TensorInputs):
         return windows[:, None, :] if windows.ndim == 2 else windows
 
 
-def adapter_for(manifest: Mapping[str, Any], members: Any, input_names: Sequence[str], where: str) -> Any:
+def adapter_for(manifest: Mapping[str, Any], members: Any, input_names: Sequence[str], where: str, *,
+                max_decoded_bytes: int | None = None, limit_source: str | None = None) -> Any:
+    """The adapter for the manifest's task; `max_decoded_bytes`/`limit_source` go to `ImageInputs` (images only)."""
     task = manifest.get("task")
     kind = manifest.get("preprocessing", {}).get("type")
     expected = "text" if task in TEXT_TASKS else "image" if task in IMAGE_TASKS else "signal"
@@ -130,7 +155,7 @@ def adapter_for(manifest: Mapping[str, Any], members: Any, input_names: Sequence
     if kind == "text":
         return TextInputs(manifest, members, input_names)
     if kind == "image":
-        return ImageInputs(manifest, input_names)
+        return ImageInputs(manifest, input_names, max_decoded_bytes=max_decoded_bytes, limit_source=limit_source)
     return SignalInputs(manifest, input_names)
 
 

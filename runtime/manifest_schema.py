@@ -33,7 +33,7 @@ def _validator() -> Any:
 def parse_manifest_json(where: str, raw: bytes) -> dict[str, Any]:
     """Strict JSON: UTF-8, no NaN/Infinity, bounded depth, an object at the top."""
     try:
-        manifest = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
+        manifest = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant, object_pairs_hook=_unique_keys)
     except (UnicodeDecodeError, ValueError) as exc:
         raise ArtifactError(f"{where}: manifest.json is not valid JSON ({exc})") from None
     except RecursionError:
@@ -46,12 +46,18 @@ def parse_manifest_json(where: str, raw: bytes) -> dict[str, Any]:
     return manifest
 
 
-def validate_manifest(where: str, manifest: Mapping[str, Any]) -> None:
-    """Check the manifest against the schema; the first error names its field, the value and the rule it broke."""
+def check_format_version(where: str, manifest: Mapping[str, Any]) -> None:
+    """Before anything else: a future version may seal or lay out its members differently."""
     version = manifest.get("format_version")
-    if manifest.get("format") == "hfm" and (type(version) is not int or version != 1):
+    if type(version) is not int or version != 1:
         raise ArtifactError(f"{where}: artifact format version {version!r} is not supported; this runtime reads "
                             "version 1 (the integer 1)")
+
+
+def validate_manifest(where: str, manifest: Mapping[str, Any]) -> None:
+    """Check the manifest against the schema; the first error names its field, the value and the rule it broke."""
+    if manifest.get("format") == "hfm":
+        check_format_version(where, manifest)
     errors = sorted(_validator().iter_errors(manifest), key=_error_rank)
     if errors:
         raise ArtifactError(f"{where}: manifest.json {describe(errors[0])}")
@@ -82,6 +88,16 @@ def _depth(node: Any) -> int:
         children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
         stack.extend((child, level + 1) for child in children if isinstance(child, (dict, list)))
     return deepest
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A repeated key is refused: parsers disagree on which copy wins, so a device's jq could read another value."""
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError(f"key {key!r} appears twice in one object")
+        result[key] = value
+    return result
 
 
 def _refuse_constant(name: str) -> Any:

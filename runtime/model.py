@@ -19,15 +19,15 @@ from hfm_runtime.artifact import Artifact, read_artifact
 from hfm_runtime.batching import BatchBudget, plan_batches
 from hfm_runtime.budgets import check_file_size, enforce_precision
 from hfm_runtime.errors import ArtifactError, InputError
-from hfm_runtime.graph_facts import GraphFacts, graph_facts
+from hfm_runtime.graph_facts import GraphFacts
 from hfm_runtime.inputs import TASKS, SignalInputs, TextInputs, adapter_for
+from hfm_runtime.preprocess.image import frame_limit
 from hfm_runtime.preprocess.signal import SignalStream, WindowResult
 from hfm_runtime.profiles import DeviceProfile, load_profile
 from hfm_runtime.session import SessionSettings
 from hfm_runtime.signing import TrustPolicy
 
 DEFAULT_BATCH_SIZE = 32
-MODEL_MEMBER = "model.onnx"  # read once during verification and handed to the session
 MODEL_FORMATS = ("auto", "onnx", "ort")
 ORT_TYPE_NAMES = {"float32": "float"}  # manifest dtypes are numpy names; ONNX Runtime says tensor(float)
 
@@ -41,8 +41,7 @@ class Model:
     """
 
     def __init__(self, artifact: Artifact, profile: DeviceProfile, settings: SessionSettings,
-                 model_format: str = "auto", facts: GraphFacts | None = None, onnx_bytes: bytes | None = None,
-                 audit: Any = None) -> None:
+                 model_format: str = "auto", audit: Any = None) -> None:
         self.artifact = artifact
         self.profile = profile
         self.settings = settings
@@ -52,18 +51,16 @@ class Model:
         if self.task not in TASKS:
             raise ArtifactError(f"{artifact.path}: task {self.task!r} is not supported; expected one of {', '.join(TASKS)}")
         self.model_format = _model_format(manifest, model_format, artifact.path)
-        if facts is None:
-            onnx_bytes = artifact.member(manifest["model"]["file"])
-            facts = checked_graph_facts(artifact, onnx_bytes)
-        self.graph = facts
-        model_bytes = artifact.member(manifest["model"]["ort_file"]) if self.model_format == "ort" else onnx_bytes
-        if model_bytes is None:
-            model_bytes = artifact.member(manifest["model"]["file"])
+        self.graph: GraphFacts = artifact.graph  # read from model.onnx; model.ort is the same graph, hash-checked
+        member = manifest["model"]["ort_file"] if self.model_format == "ort" else manifest["model"]["file"]
+        model_bytes = artifact.member(member)
         self.session = settings.open(model_bytes, self.model_format)
-        del model_bytes, onnx_bytes  # the session holds the weights now; the artifact's bytes are not kept
+        del model_bytes  # the session holds the weights now; the artifact's bytes are not kept
         self.input_names = _check_io_spec(artifact, self.session)
         self.output_name = manifest["outputs"][0]["name"]
-        self.inputs = adapter_for(manifest, artifact.member, self.input_names, str(artifact.path))
+        frame_bytes, frame_source = frame_limit(profile)
+        self.inputs = adapter_for(manifest, artifact.member, self.input_names, str(artifact.path),
+                                  max_decoded_bytes=frame_bytes, limit_source=frame_source)
         self.batch_budget = _batch_budget(self)
 
     @property
@@ -167,12 +164,10 @@ def load(path: str | Path, profile: str | Path | DeviceProfile = "clinic-cpu", s
     device = load_profile(profile)
     policy = trust_policy(device, trusted_keys, require_signature)
     check_file_size(path, device)
-    artifact = read_artifact(path, policy, keep=(MODEL_MEMBER,))
-    onnx_bytes = artifact.member(artifact.manifest["model"]["file"])
-    facts = checked_graph_facts(artifact, onnx_bytes)
-    enforce_precision(str(path), facts.precision, device)
-    model = Model(artifact, device, SessionSettings.from_profile(device), model_format, facts, onnx_bytes)
-    del onnx_bytes
+    artifact = read_artifact(path, policy, keep_model=True)
+    enforce_precision(str(path), artifact.graph.precision, device)
+    model = Model(artifact, device, SessionSettings.from_profile(device), model_format)
+    artifact.kept.clear()  # an ORT-format session did not take the ONNX bytes: drop them
     if self_test:
         golden.self_test(model)
     model.audit = audit  # after the self-test: the log holds the device's own inferences only
@@ -191,16 +186,6 @@ def trust_policy(device: DeviceProfile, trusted_keys: Sequence[str] | None,
     if require and not keys:
         raise InputError("require_signature=True needs trusted_keys (public key files); none were given")
     return TrustPolicy(require, keys, "load() arguments")
-
-
-def checked_graph_facts(artifact: Any, onnx_bytes: bytes) -> GraphFacts:
-    """Facts from the graph; the manifest's precision must agree with them (a budget never trusts a claim)."""
-    facts = graph_facts(onnx_bytes, str(artifact.path))
-    claimed = artifact.manifest["model"].get("precision")
-    if claimed != facts.precision:
-        raise ArtifactError(f"{artifact.path}: manifest says precision {claimed!r}, but the graph's weights are "
-                            f"{facts.precision}")
-    return facts
 
 
 def _cost(inputs: Any, item: Any) -> int:

@@ -151,7 +151,7 @@ def _trust_fields(data: Mapping[str, Any], source: str) -> dict[str, Any]:
     if require and not keys:
         raise ProfileError(f"profile {source}: trust.require_signature is true but trust.trusted_keys is empty; no "
                            "artifact could load")
-    folder = Path(source).parent if Path(source).suffix == ".toml" else Path.cwd()
+    folder = Path(source).parent if Path(source).is_file() else Path.cwd()  # packaged profiles: relative to cwd
     resolved = tuple(k if k.lstrip().startswith("-----BEGIN") else str(folder / k) for k in keys)
     return {"require_signature": require, "trusted_keys": resolved}
 

@@ -69,7 +69,8 @@ def run(
     profile: ProfileOption = "clinic-cpu",
     batch_size: Annotated[int, typer.Option(help="Inputs per inference call.")] = 32,
     fs: Annotated[Optional[float], typer.Option(
-        help="Signals: sampling rate (Hz) of CSV/NPY records, which do not record it (default: the model's rate).")] = None,
+        help="Signals: sampling rate (Hz) of CSV/NPY records and of WFDB records whose header gives none "
+             "(default for CSV/NPY: the model's rate).")] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Run an artifact on inputs with the runtime (verifies and self-tests first)."""

@@ -16,12 +16,18 @@ Conventions (the ones torchvision and PIL use, so a teacher's Python preprocessi
   align_corners=False, antialias=False)`; `antialias=True` widens the triangle filter by the downscale factor, which
   equals `antialias=True` there, torchvision's default and PIL's `Image.resize(BILINEAR)` on float images.
 - Grey from RGB uses ITU-R 601-2 luma (0.299 R + 0.587 G + 0.114 B), as PIL's `convert("L")`; RGB from grey repeats it.
+
+Memory: `max_decoded_bytes` bounds one decoded frame (as float32), checked from the file's header before any pixel
+is decoded (Pillow's lazy `open` for PNG/JPEG, pydicom's `stop_before_pixels` for DICOM); `frame_limit(profile)`
+derives it from a device profile's memory budget. `iter_frames` decodes a cine one frame at a time, and the resize
+works one axis at a time, gathering its taps in bounded blocks, so preprocessing holds a few copies of one frame.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import importlib
+import warnings
 from pathlib import Path
 from typing import Any, ClassVar, Iterator, Mapping, Sequence
 
@@ -37,6 +43,48 @@ LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 INSTALL_HINT = "pip install hfm-compress[imaging]"
 # Ultrasound RegionSpatialFormat 1 is a 2D tissue image; others are M-mode, spectral Doppler, waveforms.
 US_REGION_2D = 1
+PILLOW_16BIT_MODES = ("I;16", "I;16B", "I;16L", "I")  # 16-bit grey PNG
+PILLOW_GREY_MODES = PILLOW_16BIT_MODES + ("L", "1", "LA")  # read as one plane; any other mode as RGB
+MB = 2**20  # as runtime.memory and the profiles' memory_mb
+# A frame's share of the profile's memory budget: while one frame is preprocessed it is held decoded, as float32 and
+# channel-converted or resized next to it (about three copies), and the model's session needs the rest.
+FRAME_SHARE_OF_MEMORY = 0.25
+RESIZE_GATHER_BYTES = 16 * MB  # the resize gathers input taps in blocks of at most this (or one output row)
+
+
+@dataclasses.dataclass(frozen=True)
+class DecodeLimit:
+    """The most bytes one decoded frame (as float32) may take, and where that number comes from, for the message."""
+
+    max_bytes: int
+    source: str
+
+    @classmethod
+    def of(cls, max_bytes: int | None, source: str | None) -> "DecodeLimit | None":
+        if max_bytes is None:
+            return None
+        if not isinstance(max_bytes, (int, np.integer)) or isinstance(max_bytes, bool) or max_bytes < 1:
+            raise InputError(f"max_decoded_bytes = {max_bytes!r}; expected a whole number of bytes >= 1, or None")
+        return cls(int(max_bytes), source or f"max_decoded_bytes = {int(max_bytes):,}")
+
+    def check(self, path: Path, width: int, height: int, channels: int, frames: int = 1, value_bytes: int = 4) -> None:
+        """Refuse a frame whose decoded size exceeds the limit, from the sizes its header gives."""
+        size = width * height * channels * value_bytes
+        if size <= self.max_bytes:
+            return
+        colour = ", RGB" if channels == 3 else f", {channels} channels" if channels != 1 else ""
+        what = f"is {width} x {height} pixels{colour}" if frames == 1 else \
+            f"has {frames} frames of {width} x {height} pixels{colour}"
+        each = "" if frames == 1 else " each"
+        raise InputError(f"{path} {what} ({_mb(size)} MB{each} decoded as float{8 * value_bytes}); {self.source} "
+                         f"allows one frame of at most {_mb(self.max_bytes)} MB; expected a smaller image")
+
+
+def frame_limit(profile: Any) -> tuple[int, str]:
+    """`max_decoded_bytes` and `limit_source` for `read_image`/`iter_frames`/`ImageInputs` from a device profile
+    (anything with `name` and `memory_mb`): a quarter of its memory budget per frame (FRAME_SHARE_OF_MEMORY)."""
+    limit = int(profile.memory_mb * MB * FRAME_SHARE_OF_MEMORY)
+    return limit, f"the profile's memory budget (profile {profile.name} memory_mb {profile.memory_mb:g})"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,25 +151,41 @@ class ImageSpec:
             raise ArtifactError(f"image preprocessing spec in the manifest is invalid: {exc}") from None
 
 
-def read_image(path: str | Path, *, crop_to_region: bool = True, value_scale: str = "source_range") -> list[np.ndarray]:
+def read_image(path: str | Path, *, crop_to_region: bool = True, value_scale: str = "source_range",
+               max_decoded_bytes: int | None = None, limit_source: str | None = None) -> list[np.ndarray]:
     """Decode a PNG, JPEG or DICOM file into frames: (H, W) grey or (H, W, 3) RGB float32, one per frame.
 
     A DICOM cine gives one frame per image in it. The format is told by the file's signature, not its name.
     With `crop_to_region`, an ultrasound DICOM is cropped to its first 2D region (SequenceOfUltrasoundRegions), so
     the frame holds the scan and not the scanner's text and graphics around it.
+
+    `max_decoded_bytes`: the most one frame may take decoded as float32 (height x width x channels x 4); a larger
+    one is refused from the file's header, before decoding. `limit_source` says where the number comes from (e.g.
+    "the profile's memory budget (profile clinic-cpu memory_mb 512)"), for the message. The limit is per frame:
+    this list holds every frame of a cine, so use `iter_frames` to hold one at a time. Without a limit, Pillow's own
+    decompression-bomb guard (PIL.Image.MAX_IMAGE_PIXELS) still refuses huge PNG/JPEG files.
     """
+    return list(iter_frames(path, crop_to_region=crop_to_region, value_scale=value_scale,
+                            max_decoded_bytes=max_decoded_bytes, limit_source=limit_source))
+
+
+def iter_frames(path: str | Path, *, crop_to_region: bool = True, value_scale: str = "source_range",
+                max_decoded_bytes: int | None = None, limit_source: str | None = None) -> Iterator[np.ndarray]:
+    """`read_image`, one frame at a time: a cine's frames are decoded as they are taken, so one is held at once."""
     _check_choice("read_image value_scale", value_scale, VALUE_SCALES)
+    limit = DecodeLimit.of(max_decoded_bytes, limit_source)
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such image file; expected a PNG, JPEG or DICOM file")
     with path.open("rb") as handle:
         head = handle.read(132)
     if head[128:132] == b"DICM":
-        return _read_dicom(path, crop_to_region, value_scale)
-    if head.startswith(b"\x89PNG\r\n\x1a\n") or head.startswith(b"\xff\xd8\xff"):
-        return [_read_pillow(path, value_scale)]
-    raise InputError(f"{path}: not a PNG, JPEG or DICOM file (no PNG or JPEG signature and no 'DICM' at byte 128); "
-                     "expected an image file")
+        yield from _read_dicom(path, crop_to_region, value_scale, limit)
+    elif head.startswith(b"\x89PNG\r\n\x1a\n") or head.startswith(b"\xff\xd8\xff"):
+        yield _read_pillow(path, value_scale, limit)
+    else:
+        raise InputError(f"{path}: not a PNG, JPEG or DICOM file (no PNG or JPEG signature and no 'DICM' at byte 128); "
+                         "expected an image file")
 
 
 def preprocess(frames: Sequence[np.ndarray], spec: ImageSpec) -> np.ndarray:
@@ -133,30 +197,66 @@ def preprocess(frames: Sequence[np.ndarray], spec: ImageSpec) -> np.ndarray:
     if not isinstance(frames, (list, tuple)) or not frames:
         raise InputError(f"frames is {'an empty list' if isinstance(frames, (list, tuple)) else type(frames).__name__}"
                          "; expected a non-empty list of image arrays")
-    batch = np.empty((len(frames), spec.channels, spec.height, spec.width), dtype=np.float32)
-    for index, frame in enumerate(frames):
-        planes = _as_channels(_as_float(frame, index, spec.value_scale), spec.channels)
-        batch[index] = _fit_size(planes, index, spec)
+    return np.stack([preprocess_frame(frame, spec, index) for index, frame in enumerate(frames)])
+
+
+def preprocess_frame(frame: Any, spec: ImageSpec, index: int = 0) -> np.ndarray:
+    """One frame of `preprocess`: (C, H, W) for NCHW, (H, W, C) for NHWC; `index` names the frame in errors.
+
+    Channels are converted on the side that is smaller: RGB is reduced to grey before resizing, grey is resized
+    as one plane and then repeated, so a large grey frame is never tripled at full size.
+    """
+    planes = _as_planes(_as_float(frame, index, spec.value_scale))
+    if planes.shape[0] > spec.channels:
+        planes = _luma(planes)
+    out = np.empty((spec.channels, spec.height, spec.width), dtype=np.float32)
+    out[...] = _fit_size(planes, index, spec)  # one plane broadcasts into every channel
     mean = np.asarray(spec.mean, dtype=np.float32).reshape(-1, 1, 1)
     std = np.asarray(spec.std, dtype=np.float32).reshape(-1, 1, 1)
-    batch = (batch - mean) / std
-    if not np.isfinite(batch).all():
-        bad = int(np.flatnonzero(~np.isfinite(batch).reshape(len(frames), -1).all(axis=1))[0])
-        raise InputError(f"frame {bad} holds NaN or infinite values; expected finite pixel values")
-    return np.ascontiguousarray(batch.transpose(0, 2, 3, 1)) if spec.layout == "NHWC" else batch
+    out = (out - mean) / std
+    if not np.isfinite(out).all():
+        raise InputError(f"frame {index} holds NaN or infinite values; expected finite pixel values")
+    return np.ascontiguousarray(out.transpose(1, 2, 0)) if spec.layout == "NHWC" else out
 
 
 def resize_bilinear(planes: np.ndarray, height: int, width: int, antialias: bool = True) -> np.ndarray:
     """Resize (C, H, W) float planes to (C, height, width); see the module docstring for the exact convention.
 
-    Separable: each output pixel is a weighted sum of a few input taps along each axis (2 without antialiasing),
-    so a 640x480 frame costs a few milliseconds rather than a dense matrix product.
+    Separable: one axis, then the other, each output pixel a weighted sum of a few input taps along it (2 without
+    antialiasing), so a 640x480 frame costs a few milliseconds rather than a dense matrix product. Rows go first;
+    columns go first when the rows-first intermediate would be both the larger and over RESIZE_GATHER_BYTES (a
+    very wide frame), and each pass gathers its taps in bounded blocks.
     """
     planes = np.asarray(planes, dtype=np.float32)
-    row_index, row_weight = _resize_taps(planes.shape[1], height, antialias)
-    col_index, col_weight = _resize_taps(planes.shape[2], width, antialias)
-    rows = np.einsum("chtw,ht->chw", planes[:, row_index, :], row_weight)
-    return np.einsum("chwt,wt->chw", rows[:, :, col_index], col_weight).astype(np.float32)
+    channels, size_h, size_w = planes.shape
+    rows_first, columns_first = height * size_w, size_h * width  # values per plane between the two passes
+    if rows_first <= columns_first or channels * rows_first * 4 <= RESIZE_GATHER_BYTES:
+        return _resize_axis(_resize_axis(planes, 1, height, antialias), 2, width, antialias)
+    return _resize_axis(_resize_axis(planes, 2, width, antialias), 1, height, antialias)
+
+
+def _resize_axis(planes: np.ndarray, axis: int, size_out: int, antialias: bool) -> np.ndarray:
+    """One pass of the separable resize along `axis` (1: rows, 2: columns) of (C, H, W).
+
+    The taps of a block of output rows (columns) are gathered and summed together; blocks keep that gather under
+    RESIZE_GATHER_BYTES, where gathering every output's taps at once would hold (output pixels x taps) values,
+    about twice the input for a large downscale (a 13000-row frame to 224 rows has 117 taps per row).
+    """
+    if planes.shape[axis] == size_out:
+        return planes
+    index, weight = _resize_taps(planes.shape[axis], size_out, antialias)
+    out_shape = list(planes.shape)
+    out_shape[axis] = size_out
+    out = np.empty(out_shape, dtype=np.float32)
+    per_output = index.shape[1] * planes.size // planes.shape[axis] * 4  # bytes gathered for one output row
+    block = max(1, RESIZE_GATHER_BYTES // per_output)
+    for a in range(0, size_out, block):
+        rows = slice(a, min(a + block, size_out))
+        if axis == 1:
+            out[:, rows, :] = np.einsum("chtw,ht->chw", planes[:, index[rows], :], weight[rows])
+        else:
+            out[:, :, rows] = np.einsum("chwt,wt->chw", planes[:, :, index[rows]], weight[rows])
+    return out
 
 
 def _resize_taps(size_in: int, size_out: int, antialias: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -189,23 +289,23 @@ def _as_float(frame: Any, index: int, value_scale: str) -> np.ndarray:
     if frame.ndim not in (2, 3) or (frame.ndim == 3 and frame.shape[2] not in (1, 3)) or 0 in frame.shape:
         raise InputError(f"frame {index} has shape {frame.shape}; expected (H, W), (H, W, 1) or (H, W, 3)")
     if value_scale == "raw" and (frame.dtype.kind in "fiu"):
-        return frame.astype(np.float32)
+        return frame.astype(np.float32, copy=False)
     if frame.dtype == np.uint8:
         return frame.astype(np.float32) / 255.0
     if frame.dtype == np.uint16:
         return frame.astype(np.float32) / 65535.0
     if frame.dtype.kind == "f":
-        return frame.astype(np.float32)
+        return frame.astype(np.float32, copy=False)
     raise InputError(f"frame {index} has dtype {frame.dtype}; expected uint8, uint16 or float values in [0, 1]")
 
 
-def _as_channels(frame: np.ndarray, channels: int) -> np.ndarray:
-    """(H, W[, C]) -> (channels, H, W): repeat grey into RGB, or take RGB's luma as grey."""
-    planes = frame[None] if frame.ndim == 2 else frame.transpose(2, 0, 1)
-    if planes.shape[0] == channels:
-        return planes
-    if channels == 3:
-        return np.repeat(planes, 3, axis=0)
+def _as_planes(frame: np.ndarray) -> np.ndarray:
+    """(H, W[, C]) -> (C, H, W), a view."""
+    return frame[None] if frame.ndim == 2 else frame.transpose(2, 0, 1)
+
+
+def _luma(planes: np.ndarray) -> np.ndarray:
+    """(3, H, W) RGB -> (1, H, W) grey."""
     return np.tensordot(LUMA, planes, axes=1)[None]
 
 
@@ -244,16 +344,26 @@ def _optional(module: str, package: str, path: Path, what: str) -> Any:
 
 # ---- PNG / JPEG ----------------------------------------------------------------------------------------------------
 
-def _read_pillow(path: Path, value_scale: str) -> np.ndarray:
+def _read_pillow(path: Path, value_scale: str, limit: DecodeLimit | None) -> np.ndarray:
     image_module = _optional("PIL.Image", "Pillow", path, "PNG/JPEG")
+    bombs = (image_module.DecompressionBombError, image_module.DecompressionBombWarning)
     try:
-        with image_module.open(path) as image:
-            if image.format not in PILLOW_FORMATS:
-                raise InputError(f"{path}: is a {image.format} image; expected PNG, JPEG or DICOM")
-            image.load()
-            array, top = _pillow_array(image)
+        with warnings.catch_warnings():
+            # Pillow warns above MAX_IMAGE_PIXELS (and raises above twice that). Without the caller's limit its
+            # warning is the only guard, so it refuses the file; with one, the caller's limit decides.
+            warnings.simplefilter("ignore" if limit else "error", image_module.DecompressionBombWarning)
+            with image_module.open(path) as image:  # lazy: reads the header, decodes nothing yet
+                if image.format not in PILLOW_FORMATS:
+                    raise InputError(f"{path}: is a {image.format} image; expected PNG, JPEG or DICOM")
+                if limit is not None:
+                    limit.check(path, *image.size, channels=1 if image.mode in PILLOW_GREY_MODES else 3)
+                image.load()
+                array, top = _pillow_array(image)
     except InputError:
         raise
+    except bombs as exc:
+        raise InputError(f"{path}: {_one_line(exc)} (Pillow's decompression-bomb guard, PIL.Image.MAX_IMAGE_PIXELS = "
+                         f"{image_module.MAX_IMAGE_PIXELS:,}); expected a smaller image") from None
     except Exception as exc:  # Pillow raises OSError, SyntaxError, ValueError ... for damaged files
         raise InputError(f"{path}: cannot be decoded as PNG/JPEG ({_one_line(exc)}); expected a valid PNG or JPEG "
                          "file") from None
@@ -262,7 +372,7 @@ def _read_pillow(path: Path, value_scale: str) -> np.ndarray:
 
 def _pillow_array(image: Any) -> tuple[np.ndarray, int]:
     """(H, W) or (H, W, 3) float32 and the largest value the mode holds; alpha and palettes are flattened."""
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16-bit grey PNG
+    if image.mode in PILLOW_16BIT_MODES:
         return np.asarray(image, dtype=np.float32), 65535
     if image.mode in ("L", "1", "LA"):
         return np.asarray(image.convert("L"), dtype=np.float32), 255
@@ -271,21 +381,44 @@ def _pillow_array(image: Any) -> tuple[np.ndarray, int]:
 
 # ---- DICOM ---------------------------------------------------------------------------------------------------------
 
-def _read_dicom(path: Path, crop_to_region: bool, value_scale: str) -> list[np.ndarray]:
+def _read_dicom(path: Path, crop_to_region: bool, value_scale: str, limit: DecodeLimit | None) -> Iterator[np.ndarray]:
     pydicom = _optional("pydicom", "pydicom", path, "DICOM")
     pixels = _optional("pydicom.pixels", "pydicom >= 3", path, "DICOM pixel data")
-    ds = _open_dicom(pydicom, path, value_scale)
-    _check_decoder(ds, path, pixels)
-    region = _us_region(ds, path) if crop_to_region else None
+    if limit is not None:
+        _check_dicom_size(pydicom, path, limit)
     try:
-        frames = list(_dicom_frames(ds, pixels, value_scale))
+        ds = _open_dicom(pydicom, path, value_scale)
+        _check_decoder(ds, path, pixels)
+        region = _us_region(ds, path) if crop_to_region else None
+    except InputError:
+        raise
+    except Exception as exc:  # elements are parsed when first read: a damaged one fails here
+        raise InputError(f"{path}: cannot be read as DICOM ({_one_line(exc)}); expected a valid DICOM file") from None
+    try:
+        for frame in _dicom_frames(ds, pixels, value_scale):
+            yield frame if region is None else frame[region]
     except InputError:
         raise
     except Exception as exc:  # each decoder plugin raises its own errors for damaged or unreadable data
         syntax = ds.file_meta.TransferSyntaxUID
         raise InputError(f"{path}: pixel data ({syntax.name}) cannot be decoded ({_one_line(exc)}); "
                          f"expected a complete image readable by pydicom{_decoder_hint(pixels, syntax)}") from None
-    return frames if region is None else [frame[region] for frame in frames]
+
+
+def _check_dicom_size(pydicom: Any, path: Path, limit: DecodeLimit) -> None:
+    """Refuse a frame over the limit from the header alone (Rows, Columns, SamplesPerPixel, BitsAllocated,
+    NumberOfFrames), read without the pixel data. A header that cannot be read is left to the full read to report."""
+    try:
+        header = pydicom.dcmread(path, stop_before_pixels=True)
+        rows, columns = int(header.Rows), int(header.Columns)
+        samples = int(header.get("SamplesPerPixel") or 1)
+        bits = int(header.get("BitsAllocated") or 8)
+        frames = int(header.get("NumberOfFrames") or 1)
+        palette = str(header.get("PhotometricInterpretation", "")).upper() == "PALETTE COLOR"
+    except Exception:  # noqa: BLE001 - missing or damaged elements: _open_dicom and the decoder say what is wrong
+        return
+    channels = 3 if palette else max(samples, 1)
+    limit.check(path, max(columns, 0), max(rows, 0), channels, frames=max(frames, 1), value_bytes=max(4, bits // 8))
 
 
 def _open_dicom(pydicom: Any, path: Path, value_scale: str) -> Any:
@@ -375,6 +508,10 @@ def _us_region(ds: Any, path: Path) -> tuple[slice, slice] | None:
         raise InputError(f"{path}: ultrasound region ({x0}, {y0})-({x1}, {y1}) lies outside the {columns}x{rows} "
                          "(WxH) frame; expected a region inside the frame (or read with crop_to_region=False)")
     return slice(y0, min(y1 + 1, rows)), slice(x0, min(x1 + 1, columns))
+
+
+def _mb(size: int) -> str:
+    return f"{size / MB:,.0f}" if size >= 10 * MB else f"{size / MB:.3g}"
 
 
 def _uid_name(uid: Any) -> str:

@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
+import warnings
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Mapping
@@ -37,12 +39,14 @@ from hfm_runtime.errors import InputError
 NORMALISATIONS = ("zscore", "none")
 QUALITIES = ("ok", "flat_line", "non_finite", "too_short")
 MAX_INPUT_FS = 100_000.0  # Hz: above any physiological recorder (pacemaker-spike ECG front-ends sample ~32 kHz)
+MAX_ABS_SAMPLE = 1e30  # beyond any unit a recorder writes (mV, uV, ADC counts); squares of larger values overflow
 MAX_RESAMPLE_FACTOR = 1000  # up/down factors beyond this mean an odd rate (e.g. 359.97 Hz); refuse rather than guess
 MAX_FILTER_TAPS = 65_537
 HAMMING_TRANSITION = 3.3  # a Hamming-windowed sinc's transition width is ~3.3 * fs / taps
 KAISER_BETA = 5.0  # anti-alias filter: ~55 dB stopband, as scipy's resample_poly
 KAISER_HALF_LENGTH = 10  # anti-alias filter half-length, in multiples of max(up, down), as resample_poly
 BLOCK_SAMPLES = 1 << 16  # a push is processed in blocks of this many input samples: bounded temporaries
+WFDB_FS = re.compile(r"(\d+\.?\d*|\.\d+)(/.*)?")  # a header's rate field: fs[/counter_fs[(base_counter)]]
 MV_PER_UNIT = {"mV": 1.0, "uV": 1e-3, "µV": 1e-3, "μV": 1e-3, "V": 1e3}  # WFDB voltage units, returned in mV
 
 
@@ -155,8 +159,9 @@ class SignalSpec:
 @dataclasses.dataclass(frozen=True)
 class WindowResult:
     """One window of a stream. `data` is the normalised window, (samples,) for one channel or (channels, samples),
-    float32; it is None unless quality is "ok" ("flat_line", "non_finite": the window touched NaN/inf input,
-    "too_short": the stream ended before its first window), so a flagged window cannot be run by mistake."""
+    float32; it is None unless quality is "ok" ("flat_line", "non_finite": the window touched NaN/inf input or
+    samples beyond MAX_ABS_SAMPLE, "too_short": the stream ended before its first window), so a flagged window
+    cannot be run by mistake."""
 
     index: int
     start_seconds: float  # window start, in seconds from the stream's first sample
@@ -171,8 +176,9 @@ class WindowResult:
 def windows(signal: Any, fs: float | None, spec: SignalSpec) -> np.ndarray:
     """Cut a whole record into normalised windows: (n_windows, samples), or (n_windows, channels, samples), float32.
 
-    Refuses NaN or infinite samples, a missing or implausible `fs`, a record shorter than one window and a flat-line
-    window, each with an InputError that says where (a stream flags these instead; see `SignalStream`).
+    Refuses NaN or infinite samples, samples beyond MAX_ABS_SAMPLE, a missing or implausible `fs`, a record shorter
+    than one window and a flat-line window, each with an InputError that says where (a stream flags these instead;
+    see `SignalStream`).
     """
     x = _as_samples(signal, spec.channels, "signal")
     bad = ~np.isfinite(x).all(axis=1)
@@ -180,6 +186,12 @@ def windows(signal: Any, fs: float | None, spec: SignalSpec) -> np.ndarray:
         first = int(np.argmax(bad))
         raise InputError(f"signal has {int(bad.sum())} NaN or infinite samples (first at sample {first}); expected "
                          "finite values: cut or interpolate the gaps")
+    huge = (np.abs(x) > MAX_ABS_SAMPLE).any(axis=1)
+    if huge.any():
+        first = int(np.argmax(huge))
+        raise InputError(f"signal has {int(huge.sum())} samples larger in magnitude than {MAX_ABS_SAMPLE:g} (first at "
+                         f"sample {first}: {np.abs(x[first]).max():g}), which overflow the filters; expected values in "
+                         "physical units or ADC counts")
     stream = SignalStream(spec, fs)  # checks fs
     available = stream.output_samples(len(x))
     if available < spec.window_samples:
@@ -198,9 +210,10 @@ class SignalStream:
 
     `push(chunk)` accepts any number of samples ((n,) or (n, channels), at `input_fs`) and returns the windows that
     became complete; `flush()` ends the stream (extending it with its last value) and returns the rest. NaN or
-    infinite samples are held at the last finite value and every window they reach is flagged "non_finite"; a
-    window with spread below `spec.min_std` is flagged "flat_line". State between pushes: the resampler's and the
-    filter's histories and a one-window ring buffer (`buffer_sizes`), never the stream.
+    infinite samples (and samples beyond MAX_ABS_SAMPLE) are held at the last finite value and every window they
+    reach is flagged "non_finite"; a window with spread below `spec.min_std` is flagged "flat_line". State between
+    pushes: the resampler's and the filter's histories and a one-window ring buffer (`buffer_sizes`), never the
+    stream.
     """
 
     def __init__(self, spec: SignalSpec, input_fs: float | None) -> None:
@@ -252,8 +265,9 @@ class SignalStream:
         return results
 
     def _hold_non_finite(self, x: np.ndarray) -> np.ndarray:
-        """Replace NaN/inf by the last finite value (so filter state stays finite) and remember where they were."""
-        finite = np.isfinite(x).all(axis=1)
+        """Replace NaN/inf (and samples beyond MAX_ABS_SAMPLE, which overflow the filters) by the last finite value,
+        so filter state stays finite, and remember where they were."""
+        finite = (np.abs(x) <= MAX_ABS_SAMPLE).all(axis=1)  # False for NaN too
         if not finite.all():
             offset = self._resampler.received
             bad = np.flatnonzero(~finite)
@@ -338,6 +352,8 @@ def read_signal(path: str | Path, channel: int | str | None = None) -> tuple[np.
     CSV (optional header row; comma, semicolon, tab or space separated) and NPY ((samples,) or (samples, channels)):
     `channel` (index, or column name for CSV) is required when there is more than one column, since the first is
     often a time column. CSV and NPY carry no rate, so fs is None: the caller passes it (the CLI's --fs).
+    A WFDB header that writes no rate also gives fs None (wfdb itself would assume 250 Hz); one that writes a rate
+    that is not a positive number (0, -360, abc) is refused.
     """
     p = Path(path)
     suffix = p.suffix.lower()
@@ -345,11 +361,25 @@ def read_signal(path: str | Path, channel: int | str | None = None) -> tuple[np.
         return _read_npy(_existing(p), channel), None
     if suffix in (".csv", ".tsv", ".txt"):
         return _read_csv(_existing(p), channel), None
-    record = p.with_suffix("") if suffix in (".hea", ".dat") else p
-    if Path(f"{record}.hea").is_file():
-        return _read_wfdb(record, channel)
+    header = wfdb_header(p)
+    if header is not None:
+        return _read_wfdb(header, channel)
     _existing(p)
     raise InputError(f"signal file {p} has an unsupported format; expected a WFDB record (.hea), .csv or .npy")
+
+
+def wfdb_header(path: str | Path) -> Path | None:
+    """The `.hea` file of the WFDB record that `path` names (its header, its .dat file or the record name without
+    extension), or None when `path` is a CSV/NPY file or no such header exists."""
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix in (".npy", ".csv", ".tsv", ".txt"):
+        return None
+    header = Path(f"{p.with_suffix('') if suffix in ('.hea', '.dat') else p}.hea")
+    try:
+        return header if header.is_file() else None
+    except (OSError, ValueError):  # a name the file system cannot take
+        return None
 
 
 def _existing(path: Path) -> Path:
@@ -358,12 +388,14 @@ def _existing(path: Path) -> Path:
     return path
 
 
-def _read_wfdb(record: Path, channel: int | str | None) -> tuple[np.ndarray, float]:
+def _read_wfdb(header_path: Path, channel: int | str | None) -> tuple[np.ndarray, float | None]:
+    record = header_path.with_suffix("")
     try:
         import wfdb  # optional extra, and heavy: pandas, scipy, matplotlib
     except ImportError:
         raise InputError(f"{record}: reading WFDB records needs the wfdb package: pip install "
                          "hfm-compress[signals]") from None
+    fs = _header_fs(header_path)
     try:
         header = wfdb.rdheader(str(record))
         index = _channel_index(channel, list(header.sig_name), header.n_sig, f"WFDB record {record}", default=0)
@@ -374,10 +406,41 @@ def _read_wfdb(record: Path, channel: int | str | None) -> tuple[np.ndarray, flo
         raise InputError(f"WFDB record {record} cannot be read ({exc}); expected a valid header and signal "
                          "file") from None
     samples = data.p_signal[:, 0].astype(np.float64) * MV_PER_UNIT.get(str(data.units[0]).strip(), 1.0)
-    return samples.astype(np.float32), float(data.fs)
+    return _to_float32(samples, f"WFDB record {record}"), fs
+
+
+def _header_fs(header: Path) -> float | None:
+    """The rate a WFDB header's record line writes, or None when it writes none.
+
+    Read from the text because wfdb fills in 250 Hz for a missing rate (and for one it cannot parse, such as a
+    negative one), so its `fs` cannot tell a record at 250 Hz from one whose rate is unknown.
+    """
+    try:
+        text = header.read_bytes().decode("latin-1")
+    except OSError as exc:
+        raise InputError(f"WFDB header {header} cannot be read ({exc}); expected a readable header file") from None
+    line = next((line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")), "")
+    fields = line.split()
+    if len(fields) < 2:
+        raise InputError(f"WFDB header {header} has no record line; expected 'name n_signals fs n_samples' first")
+    if len(fields) < 3:
+        return None
+    match = WFDB_FS.fullmatch(fields[2])
+    if match is None or float(match.group(1)) <= 0:
+        raise InputError(f"WFDB header {header} gives sampling rate {fields[2]!r}; expected a positive number of Hz "
+                         "(the third field of its first line)")
+    return float(match.group(1))
 
 
 def _read_csv(path: Path, channel: int | str | None) -> np.ndarray:
+    try:
+        return _parse_csv(path, channel)
+    except UnicodeDecodeError as exc:
+        raise InputError(f"CSV file {path} is not UTF-8 text (byte {exc.start}: {exc.reason}); expected numbers as "
+                         "UTF-8 text") from None
+
+
+def _parse_csv(path: Path, channel: int | str | None) -> np.ndarray:
     with open(path, encoding="utf-8-sig") as handle:
         first = next((line for line in handle if line.strip() and not line.startswith("#")), "")
     if not first:
@@ -387,12 +450,16 @@ def _read_csv(path: Path, channel: int | str | None) -> np.ndarray:
     header = not all(_parses(field) for field in fields)
     index = _channel_index(channel, fields if header else None, len(fields), f"CSV file {path}", default=None)
     try:
-        values = np.loadtxt(path, delimiter=delimiter, skiprows=_header_row(path) + 1 if header else 0, usecols=index,
-                            dtype=np.float64, ndmin=1, comments="#", encoding="utf-8-sig")
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="loadtxt: input contained no data")  # refused below
+            values = np.loadtxt(path, delimiter=delimiter, skiprows=_header_row(path) + 1 if header else 0,
+                                usecols=index, dtype=np.float64, ndmin=1, comments="#", encoding="utf-8-sig")
     except ValueError as exc:
-        raise InputError(f"CSV file {path} has a value that is not a number ({exc}); expected numbers in column "
-                         f"{fields[index] if header else index}") from None
-    return values.astype(np.float32)
+        raise InputError(f"CSV file {path} has a value that is not a number ({' '.join(str(exc).split())}); "
+                         f"expected numbers in column {fields[index] if header else index}") from None
+    if values.size == 0:
+        raise InputError(f"CSV file {path} has a header row but no samples; expected one sample per row")
+    return _to_float32(values, f"CSV file {path}")
 
 
 def _header_row(path: Path) -> int:
@@ -405,20 +472,52 @@ def _header_row(path: Path) -> int:
 
 
 def _read_npy(path: Path, channel: int | str | None) -> np.ndarray:
-    try:
-        array = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as exc:
-        raise InputError(f"NPY file {path} cannot be read ({exc}); expected a numeric .npy array") from None
-    if not _numeric(array):
-        raise InputError(f"NPY file {path} holds {array.dtype} values; expected numbers")
-    if array.ndim == 1:
-        _channel_index(channel, None, 1, f"NPY file {path}", default=0)
-        return array.astype(np.float32)
-    if array.ndim != 2 or array.shape[1] > array.shape[0]:
-        raise InputError(f"NPY file {path} has shape {array.shape}; expected (samples,) or (samples, channels) "
+    """The header is checked against the file's size first, so a header that claims more data than the file holds
+    is refused instead of allocated; the data is memory-mapped and only the channel asked for is copied."""
+    shape, dtype = _npy_header(path)
+    if dtype.kind not in "iuf":
+        raise InputError(f"NPY file {path} holds {dtype} values; expected numbers")
+    if len(shape) not in (1, 2) or (len(shape) == 2 and shape[1] > shape[0]):
+        raise InputError(f"NPY file {path} has shape {shape}; expected (samples,) or (samples, channels) "
                          "(transpose a channels-first array)")
-    index = _channel_index(channel, None, array.shape[1], f"NPY file {path}", default=None)
-    return array[:, index].astype(np.float32)
+    index = _channel_index(channel, None, 1 if len(shape) == 1 else shape[1], f"NPY file {path}",
+                           default=0 if len(shape) == 1 else None)
+    try:
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise InputError(f"NPY file {path} cannot be read ({' '.join(str(exc).split())}); expected a numeric .npy "
+                         "array") from None
+    return _to_float32(np.asarray(array if array.ndim == 1 else array[:, index]), f"NPY file {path}")
+
+
+def _npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype]:
+    """Shape and dtype from an .npy header, refused unless the file holds all the data the header describes."""
+    readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+    try:
+        with open(path, "rb") as handle:
+            version = np.lib.format.read_magic(handle)
+            if version not in readers:
+                raise ValueError(f"format version {version[0]}.{version[1]}, which holds no plain numbers")
+            shape, _, dtype = readers[version](handle)
+            data_bytes = path.stat().st_size - handle.tell()
+    except Exception as exc:  # numpy's header parser raises ValueError, SyntaxError, tokenize.TokenError ...
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise InputError(f"NPY file {path} cannot be read ({reason}); expected a numeric .npy array") from None
+    needed = math.prod(shape) * dtype.itemsize
+    if data_bytes < needed:
+        raise InputError(f"NPY file {path} is cut short: its header describes {shape} {dtype} values ({needed:,} "
+                         f"bytes) and it holds {data_bytes:,} bytes; expected a complete .npy file")
+    return tuple(shape), dtype
+
+
+def _to_float32(values: np.ndarray, where: str) -> np.ndarray:
+    """Samples as float32, refusing finite values that float32 cannot hold (they would turn into infinities)."""
+    beyond = np.isfinite(values) & (np.abs(values) > np.finfo(np.float32).max) if values.dtype.kind == "f" else None
+    if beyond is not None and beyond.any():
+        first = int(np.argmax(beyond))
+        raise InputError(f"{where} has {int(beyond.sum())} values beyond the float32 range (first at sample {first}: "
+                         f"{float(values[first]):g}); expected samples in physical units or ADC counts")
+    return values.astype(np.float32)
 
 
 def _channel_index(channel: int | str | None, names: list[str] | None, count: int, where: str,

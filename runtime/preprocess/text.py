@@ -30,7 +30,13 @@ class TextPreprocessor:
         self.tokenizer.enable_padding(pad_id=pad_id if pad_id is not None else 0, pad_token=spec.get("pad_token", "[PAD]"))
 
     def validate(self, inputs: Any) -> list[str]:
-        """Accept one text or a list of texts; reject anything else with the index and type of the bad item."""
+        """Accept one text or a list of texts; reject anything else with the index of the bad item and what is wrong.
+
+        Refused: non-strings, texts over `max_chars`, empty or whitespace-only texts (they would embed as the special
+        tokens alone), and texts that UTF-8 cannot encode (lone surrogates, e.g. from bytes decoded with
+        errors="surrogateescape", as Python decodes invalid UTF-8 in command-line arguments), which the tokenizer
+        would reject with a bare TypeError.
+        """
         if isinstance(inputs, str):
             inputs = [inputs]
         if not isinstance(inputs, (list, tuple)):
@@ -45,6 +51,9 @@ class TextPreprocessor:
                     f"input {index} has {len(text):,} characters; this artifact accepts at most {self.max_chars:,} "
                     f"(it reads only the first {self.max_length} tokens): split long documents"
                 )
+            if not text.strip():
+                raise InputError(f"input {index} is {'empty' if not text else 'only whitespace'}; expected text")
+            _check_encodable(text, index)
         return list(inputs)
 
     def encode(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
@@ -58,3 +67,17 @@ class TextPreprocessor:
 
     def token_count(self, text: str) -> int:
         return len(self.tokenizer.encode(text).ids)
+
+
+def _check_encodable(text: str, index: int) -> None:
+    """Refuse a text that UTF-8 cannot encode, naming the first bad character's position."""
+    if text.isascii():
+        return
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InputError(
+            f"input {index} has a lone surrogate {text[exc.start]!r} at character {exc.start}, which is not text "
+            "(UTF-8 cannot encode it; invalid bytes decoded with errors='surrogateescape' give these); expected "
+            "valid Unicode text"
+        ) from None
