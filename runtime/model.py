@@ -82,7 +82,7 @@ class Model:
         return self.run_items(self.inputs.items(inputs), batch_size)
 
     def run_items(self, items: Sequence[Any], batch_size: int = DEFAULT_BATCH_SIZE,
-                  budget: BatchBudget | None = None) -> np.ndarray:
+                  budget: BatchBudget | None = None, quality: Sequence[str] | None = None) -> np.ndarray:
         """Run already-preprocessed items (what `self.inputs.items()` returns) in the caller's order, in batches that
         fit the profile's memory budget (runtime/batching.py); an item's result does not depend on its batch."""
         started = time.perf_counter()
@@ -101,10 +101,14 @@ class Model:
         stacked = np.stack(results)
         if self.audit is not None:
             self.audit.record_inference(
-                artifact_digest=self.artifact.digest, signer=",".join(self.artifact.trust.signers) or None,
-                profile=self.profile.name, task=self.task, inputs=list(items), outputs=stacked, labels=self.labels,
-                quality=None, latency_ms=(time.perf_counter() - started) * 1000)
+                **self.audit_identity(), inputs=list(items), outputs=stacked, labels=self.labels, quality=quality,
+                latency_ms=(time.perf_counter() - started) * 1000)
         return stacked
+
+    def audit_identity(self) -> dict[str, Any]:
+        """Who answered: the artifact's digest and signer, the profile and the task (fields of every audit record)."""
+        return {"artifact_digest": self.artifact.digest, "signer": ",".join(self.artifact.trust.signers) or None,
+                "profile": self.profile.name, "task": self.task}
 
     def stream(self, input_fs: float | None = None) -> "SignalModelStream":
         """A live stream for a signal model: push chunks of samples at `input_fs` (default the model's rate)."""
@@ -146,7 +150,14 @@ class SignalModelStream:
         outputs = {}
         if ready:
             data = self.model.inputs.model_layout(np.stack([w.data for w in ready]))
-            outputs = dict(zip((w.index for w in ready), self.model.run_items(list(data))))
+            outputs = dict(zip((w.index for w in ready), self.model.run_items(list(data), quality=["ok"] * len(ready))))
+        if self.model.audit is not None:  # a window refused for its quality is a result too: record it
+            identity = self.model.audit_identity()
+            for window in (w for w in windows if not w.ok):
+                self.model.audit.append({"artifact": identity["artifact_digest"], "signer": identity["signer"],
+                                         "profile": identity["profile"], "task": identity["task"],
+                                         "quality": window.quality, "output": None,
+                                         "window_start_seconds": window.start_seconds})
         return [StreamResult(w.index, w.start_seconds, w.quality, outputs.get(w.index)) for w in windows]
 
 
