@@ -87,7 +87,7 @@ class Model:
         fit the profile's memory budget (runtime/batching.py); an item's result does not depend on its batch."""
         started = time.perf_counter()
         budget = budget or self.batch_budget
-        costs = [_cost(self.inputs, item) for item in items]
+        costs = [_cost(self.inputs, item) for item in items] if len(items) > 1 else [0] * len(items)  # 1: no plan
         order = list(range(len(items)))
         if self.inputs.sort_by_length:  # group texts of similar length so each batch pads little
             order.sort(key=lambda i: costs[i])

@@ -62,3 +62,15 @@ def test_inspect_and_bench_on_the_real_artifact(minilm_int8: dict) -> None:
     assert bench.exit_code == 0, bench.output
     report = json.loads(bench.stdout)
     assert next(c for c in report["checks"] if c["budget"] == "artifact_size_mb")["passed"]
+
+
+def test_a_patients_result_does_not_depend_on_the_batch(minilm_int8: dict) -> None:
+    """Issue 16: the INT8 artifact gave 1.2e-2 between a text alone and beside a long note; now it is identical."""
+    model = hfm_runtime.load(minilm_int8["artifact"], profile="clinic-cpu")
+    assert model.graph.batch_dependent  # selective INT8 quantizes activations dynamically
+    text = "Crushing chest pain radiating to the left arm."
+    long_note = " ".join(["Patient with long-standing type 2 diabetes, hypertension and chronic kidney disease"] * 6)
+    alone = model.run([text])[0]
+    beside = model.run([long_note, text, "Itchy rash on both forearms."], batch_size=32)[1]
+    np.testing.assert_array_equal(alone, beside)
+    assert model.manifest["golden"]["checks"] == ["together", "alone"]
