@@ -167,6 +167,9 @@ def main() -> None:
     mem_old = child(MEMORY.format(artifact=str(artifacts["int8-legacy"]), count=1000), True, shim)
     mem_new = child(MEMORY.format(artifact=str(artifacts["int8"]), count=1000), False, shim)
     mem_new_10k = child(MEMORY.format(artifact=str(artifacts["int8"]), count=10000), False, shim)
+    fp32_old = child(MEMORY.format(artifact=str(artifacts["fp32-legacy"]), count=1000), True, shim)
+    fp32_new = child(MEMORY.format(artifact=str(artifacts["fp32"]), count=1000), False, shim)
+    fp32_new_10k = child(MEMORY.format(artifact=str(artifacts["fp32"]), count=10000), False, shim)
     load_old = child(LOAD.format(artifact=str(artifacts["fp32-legacy"])), True, shim)
     load_new = child(LOAD.format(artifact=str(artifacts["fp32"])), False, shim)
     bomb = make_bomb(artifacts["fp32"])
@@ -174,6 +177,8 @@ def main() -> None:
     bomb_new = child(BOMB.format(artifact=str(bomb)), False, shim)
     results["memory"] = {"run_1000_texts_batch_10000": {"before": mem_old, "now": mem_new},
                          "run_10000_texts_batch_10000_now": mem_new_10k,
+                         "fp32_run_1000_texts_batch_10000": {"before": fp32_old, "now": fp32_new},
+                         "fp32_run_10000_texts_batch_10000_now": fp32_new_10k,
                          "load_fp32": {"before": load_old, "now": load_new},
                          "bomb_1gib": {"before": bomb_old, "now": bomb_new}}
     tokens = mem_new["tokens"]
@@ -183,6 +188,12 @@ def main() -> None:
               f"{mem_new['held_after_mb']:.0f}", ""),
              ("int8", f"peak RSS added, run(10,000 x {tokens} tokens, batch_size=10000) MB", "not run (18.7 GB in #16)",
               f"{mem_new_10k['peak_added_mb']:.0f}", ""),
+             ("fp32", f"peak RSS added, run(1,000 x {tokens} tokens, batch_size=10000) MB",
+              f"{fp32_old['peak_added_mb']:.0f}", f"{fp32_new['peak_added_mb']:.0f}", ""),
+             ("fp32", "RSS still held after that call, MB", f"{fp32_old['held_after_mb']:.0f}",
+              f"{fp32_new['held_after_mb']:.0f}", ""),
+             ("fp32", f"peak RSS added, run(10,000 x {tokens} tokens, batch_size=10000) MB", "not run",
+              f"{fp32_new_10k['peak_added_mb']:.0f}", ""),
              ("fp32", "RSS added by load (held), MB", f"{load_old['load_added_mb']:.0f}",
               f"{load_new['load_added_mb']:.0f}", ""),
              ("fp32", "peak RSS added during load, MB", f"{load_old['load_peak_added_mb']:.0f}",

@@ -258,7 +258,7 @@ def _dense_resize(planes: np.ndarray, height: int, width: int, antialias: bool) 
 def test_resize_equals_the_dense_reference(gather_bytes: int | None, antialias: bool,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     if gather_bytes:
-        monkeypatch.setattr(image_pre, "RESIZE_GATHER_BYTES", gather_bytes)
+        monkeypatch.setattr("hfm_runtime.preprocess.image_dsp.RESIZE_GATHER_BYTES", gather_bytes)
     rng = np.random.default_rng(5)
     for shape, size in [((3, 300, 200), (37, 53)), ((1, 20, 500), (224, 224)), ((2, 9, 3000), (64, 48)),
                         ((1, 7, 11), (7, 30))]:
