@@ -135,3 +135,21 @@ def test_cli_compress_json_and_errors(tiny_bert_folder: Path, tmp_path: Path) ->
     assert bad.exit_code == 2 and "does not exist" in bad.stderr
     wrong_suffix = runner.invoke(app, ["compress", "default", "--profile", "clinic-cpu", "--out", str(tmp_path / "a.onnx")])
     assert wrong_suffix.exit_code == 2 and "must end in .hfm" in wrong_suffix.stderr
+
+
+def test_cli_compress_sign_verify_and_load_under_a_signature_policy(tiny_bert_folder: Path, tmp_path: Path) -> None:
+    """Issue 16: `compress --sign` -> `verify --key` -> `load` with require_signature; a bad key fails before work."""
+    made = runner.invoke(app, ["keygen", str(tmp_path / "maker"), "--json"])
+    key_id = json.loads(made.stdout)["key_id"]
+    out = tmp_path / "signed.hfm"
+    missing_key = runner.invoke(app, ["compress", str(tiny_bert_folder), "--profile", "clinic-cpu", "--out", str(out),
+                                      "--recipe", "fp32", "--sign", str(tmp_path / "nope.key")])
+    assert missing_key.exit_code == 2 and "cannot read key file" in missing_key.stderr and not out.exists()
+    result = runner.invoke(app, ["compress", str(tiny_bert_folder), "--profile", "clinic-cpu", "--out", str(out),
+                                 "--recipe", "fp32", "--sign", str(tmp_path / "maker.key"), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["signature"]["untrusted_signers"] == [key_id]
+    verified = runner.invoke(app, ["verify", str(out), "--key", str(tmp_path / "maker.pub")])
+    assert verified.exit_code == 0, verified.output
+    model = hfm_runtime.load(out, trusted_keys=[str(tmp_path / "maker.pub")], require_signature=True)
+    assert model.artifact.trust.signers == (key_id,)
