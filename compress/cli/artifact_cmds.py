@@ -41,24 +41,24 @@ def inspect(
         ("signer", verified.trust.describe()),
         ("manifest sha256", verified.digest),
         ("task", manifest.get("task")),
-        ("format version", manifest.get("format_version")),
+        ("format", f"artifact format v{manifest.get('format_version')}"),
         ("precision", model.get("precision")),
-        ("model size", f"{model.get('size_bytes', 0) / 1e6:.2f} MB"),
+        ("model size", f"{model.get('size_bytes', 0) / 1e6:.2f} MB ({model.get('file', 'model.onnx')}, unpacked)"),
         ("parameters", f"{model.get('parameters', 'n/a'):,}" if isinstance(model.get("parameters"), int) else "n/a"),
         ("inputs", ", ".join(f"{i['name']}:{i['dtype']}" for i in manifest.get("inputs", []))),
         ("outputs", ", ".join(o["name"] for o in manifest.get("outputs", []))),
-        ("source", f"{source.get('name')} ({str(source.get('sha256', ''))[:12]})"),
+        ("source", _source(source)),
         ("profile", manifest.get("profile", {}).get("name")),
         ("recipe", " -> ".join(step.get("type", "?") for step in manifest.get("recipe", [])) or "-"),
         ("calibration", _fingerprint(manifest.get("calibration"))),
-        ("golden pairs", _golden_summary(manifest.get("golden") or {})),
+        ("self-test", _golden_summary(manifest.get("golden") or {})),
         ("created", manifest.get("created")),
-        ("toolchain", manifest.get("toolchain")),
+        ("built by", _toolchain(manifest.get("toolchain") or {})),
     ]
     show(table(f"{artifact} (verified: format and {len(manifest['members'])} member hashes)", ["field", "value"], rows))
     evaluation = manifest.get("evaluation")
     if evaluation:
-        show(table("Evaluation against the teacher", ["metric", "value"], _flatten(evaluation)))
+        show(table("Evaluation against the teacher (manifest keys)", ["metric", "value"], _evaluation_rows(evaluation)))
 
 
 @reports_errors
@@ -162,8 +162,9 @@ def _run_files(model: Any, artifact: Path, profile: str, paths: list[str], batch
 
 
 def _golden_summary(entry: dict[str, Any]) -> str:
-    count = len(entry["texts"]) if "texts" in entry else ("arrays in " + entry["file"] if "inputs" in entry else 0)
-    return f"{count} (atol {entry.get('atol', 0):.1e})"
+    pairs = (f"{len(entry['texts'])} golden texts" if "texts" in entry
+             else f"golden arrays in {entry['file']}" if "inputs" in entry else "no golden pairs")
+    return f"{pairs}, atol {entry.get('atol', 0):.1e}"
 
 
 def _collect_texts(items: list[str]) -> list[str]:
@@ -214,14 +215,48 @@ def _fingerprint(entry: Any) -> str:
     return f"{entry.get('count')} inputs, sha256 {str(entry.get('sha256', ''))[:12]}"
 
 
-def _flatten(data: Any, prefix: str = "") -> list[tuple[str, str]]:
-    rows: list[tuple[str, str]] = []
-    for key, value in data.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            rows.extend(_flatten(value, name + "."))
+def _source(source: dict[str, Any]) -> str:
+    digest = str(source.get("sha256") or "")[:12]
+    return f"{source.get('name', '-')}" + (f", sha256 {digest}" if digest else "")
+
+
+def _toolchain(toolchain: dict[str, Any]) -> str:
+    """`{'name': 'hfm-compress', 'version': '0.1.0', 'runtime_version': '0.1.0'}` -> `hfm-compress 0.1.0 (runtime 0.1.0)`"""
+    built = " ".join(str(toolchain[key]) for key in ("name", "version") if toolchain.get(key))
+    runtime = f"runtime {toolchain['runtime_version']}" if toolchain.get("runtime_version") else ""
+    return f"{built} ({runtime})" if built and runtime else built or runtime or "-"
+
+
+# Units and meaning for the evaluation's sizes: the artifact file is the packed .hfm, smaller than model.onnx.
+_EVALUATION_NOTES = {
+    "size.artifact_mb": "the .hfm file, packed",
+    "size.teacher_fp32_mb": "the teacher in fp32",
+    "size.ratio": "artifact / teacher",
+}
+
+
+def _evaluation_rows(evaluation: dict[str, Any]) -> list[tuple[str, str]]:
+    rows = []
+    for key, value in _flatten(evaluation):
+        if key.endswith("_mb") and isinstance(value, (int, float)):
+            shown = f"{value:.2f} MB"
+        elif key.endswith("_ms") and isinstance(value, (int, float)):
+            shown = f"{value:.2f} ms"
+        elif key.endswith("sha256"):
+            shown = str(value)[:12]  # as the calibration row; --json has the whole digest
         else:
-            rows.append((name, f"{value:.4f}" if isinstance(value, float) else str(value)))
+            shown = f"{value:.4f}" if isinstance(value, float) else str(value)
+        rows.append((key, f"{shown} ({_EVALUATION_NOTES[key]})" if key in _EVALUATION_NOTES else shown))
+    return rows
+
+
+def _flatten(data: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    rows: list[tuple[str, Any]] = []
+    for key, value in data.items():
+        if isinstance(value, dict):
+            rows.extend(_flatten(value, f"{prefix}{key}."))
+        else:
+            rows.append((f"{prefix}{key}", value))
     return rows
 
 

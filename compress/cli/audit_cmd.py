@@ -8,10 +8,10 @@ from typing import Annotated
 import typer
 
 from hfm_compress.cli.errors import EXIT_USER_ERROR, reports_errors
-from hfm_compress.cli.output import print_json, show, table, verdict
+from hfm_compress.cli.output import HelpCommand, HelpGroup, print_json, show, table, verdict
 from hfm_runtime.audit import AuditReport, verify_log
 
-app = typer.Typer(help="Check tamper-evident audit logs of inferences.", no_args_is_help=True)
+app = typer.Typer(help="Check tamper-evident audit logs of inferences.", no_args_is_help=True, cls=HelpGroup)
 JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
 
@@ -20,7 +20,7 @@ def audit() -> None:
     """Check tamper-evident audit logs of inferences (see docs/audit-log.md)."""
 
 
-@app.command("verify")
+@app.command("verify", cls=HelpCommand)
 @reports_errors
 def verify(
     log: Annotated[Path, typer.Argument(help="The audit log (its rotated LOG.1, LOG.2 ... and LOG.head are read too).")],

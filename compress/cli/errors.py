@@ -33,6 +33,9 @@ def set_debug(enabled: bool) -> None:
 def reports_errors(command: F) -> F:
     """Turn HfmError into `error: <message>` on stderr with exit 2; other failures into a one-line internal error.
 
+    A library missing because its extra is not installed (torch without `[compress]`, pydicom without `[imaging]`)
+    is a user error too: exit 2 with the `pip install 'hfm-compress[...]'` that fixes it.
+
     Ctrl-C exits 130 with `interrupted`; SIGTERM unwinds the same way (temporary folders removed) and exits 143
     with `terminated`, whatever the command made of the interruption on its way out.
     """
@@ -74,8 +77,32 @@ def _report_errors(command: Callable[..., Any], args: Any, kwargs: Any) -> Any:
     except Exception as exc:  # noqa: BLE001 - last line of defence: no raw traceback for users
         if _state["debug"]:
             raise
+        hint = missing_extra(exc)
+        if hint is not None:
+            typer.echo(f"error: {hint}", err=True)
+            raise typer.Exit(EXIT_USER_ERROR) from None
         typer.echo(f"internal error: {type(exc).__name__}: {exc} (re-run with --debug for the traceback)", err=True)
         raise typer.Exit(EXIT_INTERNAL_ERROR) from None
+
+
+# Import name -> (what it provides, the extra that installs it). The base install is the runtime only.
+_EXTRAS = {
+    **dict.fromkeys(("torch", "transformers", "onnx", "onnx_ir", "safetensors"), ("the toolchain", "compress")),
+    **dict.fromkeys(("pydicom", "PIL"), ("the image readers", "imaging")),
+    "wfdb": ("the WFDB signal reader", "signals"),
+    "cyclonedx": ("the CycloneDX library", "sbom"),
+}
+
+
+def missing_extra(exc: BaseException) -> str | None:
+    """For an import of a library that an optional extra installs, the message saying which extra; else None."""
+    if not isinstance(exc, ModuleNotFoundError) or not exc.name:
+        return None
+    package = exc.name.split(".")[0]
+    if package not in _EXTRAS:
+        return None
+    what, extra = _EXTRAS[package]
+    return f"this command needs {what} ({package} is not installed): pip install 'hfm-compress[{extra}]'"
 
 
 @dataclasses.dataclass

@@ -7,10 +7,11 @@ from typing import Annotated
 import typer
 
 from hfm_compress.cli.errors import reports_errors
-from hfm_compress.cli.output import print_json, show, table
-from hfm_runtime.profiles import available_profiles, load_profile
+from hfm_compress.cli.output import HelpCommand, HelpGroup, print_json, show, table
+from hfm_runtime.profiles import DeviceProfile, available_profiles, load_profile
 
-app = typer.Typer(help="List device profiles or show one.", invoke_without_command=True, no_args_is_help=False)
+app = typer.Typer(help="List device profiles or show one.", invoke_without_command=True, no_args_is_help=False,
+                  cls=HelpGroup)
 JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
 
@@ -24,15 +25,19 @@ def list_profiles(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     if as_json:
         print_json([p.to_dict() for p in profiles])
         return
-    rows = [
-        (p.name, p.cpu_class, p.intra_op_threads, f"{p.artifact_size_mb:g} MB", f"{p.memory_mb:g} MB",
-         f"{p.latency_ms:g} ms/{p.latency_unit}", ",".join(p.allowed_precisions), p.binding)
-        for p in profiles
-    ]
-    show(table("Device profiles", ["name", "cpu", "threads", "size budget", "memory", "latency", "precisions", "binding"], rows))
+    rows = [(p.name, p.cpu_class, _budget(p, "size", f"{p.artifact_size_mb:g} MB"),
+             _budget(p, "memory", f"{p.memory_mb:g} MB"), _budget(p, "latency", f"{p.latency_ms:g} ms/{p.latency_unit}"),
+             ", ".join(p.allowed_precisions)) for p in profiles]
+    show(table("Device profiles", ["name", "cpu", "size budget", "memory", "latency", "precisions"], rows,
+               caption="* the binding budget, the one `--recipe auto` plans for. Threads and the reason for every "
+                       "number: hfm-compress profiles show NAME"))
 
 
-@app.command("show")
+def _budget(profile: DeviceProfile, name: str, value: str) -> str:
+    return f"{value} *" if profile.binding == name else value
+
+
+@app.command("show", cls=HelpCommand)
 @reports_errors
 def show_profile(
     name: Annotated[str, typer.Argument(help="A packaged profile name or a path to a profile .toml file.")],
@@ -46,8 +51,9 @@ def show_profile(
     values = profile.to_dict()
     rows = []
     for key, value in values.items():
-        if key in ("rationale",):
+        if key in ("name", "description", "rationale", "sha256", "source"):  # in the title and caption
             continue
         why = next((w for field, w in profile.rationale.items() if field.endswith("." + key)), "")
-        rows.append((key, value if not isinstance(value, list) else ", ".join(value), why))
-    show(table(f"Profile {profile.name}: {profile.description}", ["field", "value", "why"], rows))
+        rows.append((key, ", ".join(map(str, value)) if isinstance(value, (list, tuple)) else value, why))
+    show(table(f"Profile {profile.name}: {profile.description}", ["field", "value", "why"], rows,
+               caption=f"From {values['source']}, sha256 {values['sha256']}"))

@@ -53,8 +53,10 @@ def sign(
 def verify(
     artifact: Annotated[Path, typer.Argument(help="The .hfm artifact to verify.")],
     keys: KeyOption = [],  # noqa: B006 - typer reads the default
+    # Its default applies only with --key, which the help says; a "[default: require-signature]" would not.
     require_signature: Annotated[bool, typer.Option(
-        help="Refuse an artifact that no trusted key signed (default: on when --key is given).")] = True,
+        help="With --key: refuse an artifact that no trusted key signed (the default); --no-require-signature "
+             "accepts it and reports who signed.", show_default=False)] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Verify every byte of an artifact; with --key, that a trusted key signed it. Exit 0 only when it holds."""

@@ -4,13 +4,17 @@ INT8 activations share one scale per tensor, and a few hidden channels of a tran
 larger than the rest, so most channels keep only a handful of levels. Smoothing divides each input channel of a
 weight-carrying MatMul (or fused Attention) by s_j and multiplies the matching weight row by s_j: the product is
 unchanged in float, but the activation range flattens and the weights absorb the difference, which per-channel
-weight quantization tolerates much better (Xiao et al., "SmoothQuant", 2023; s_j = max|X_j|^a / max|W_j|^(1-a)).
+weight quantization tolerates much better, with s_j = max|X_j|^a / max|W_j|^(1-a). The method is from G. Xiao, J. Lin,
+M. Seznec, H. Wu, J. Demouth and S. Han, "SmoothQuant: Accurate and Efficient Post-Training Quantization for Large
+Language Models", ICML 2023, arXiv:2211.10438.
 
 The division is an explicit `Mul` by 1/s in front of the node, because the producers (LayerNorm outputs that also
 feed the residual path, GELU) cannot absorb it; it costs one elementwise op per node. ONNX Runtime's own SmoothQuant
-option needs Intel Neural Compressor's ONNX backend, which neural-compressor 3.x no longer ships (measured.md), so it
-is written here. Measured on MiniLM-L6, dynamic INT8 per-channel, 302 held-out texts: alpha 0 (off) cosine
-0.9913 mean / 0.9824 min; 0.5: 0.9866 / 0.9699; 0.7: 0.9961 / 0.9911; 0.8: 0.9957 / 0.9820; 0.9: 0.9946 / 0.9711.
+option (`extra_options={"SmoothQuant": True}` in `onnxruntime.quantization.quantize_static`) imports
+`neural_compressor.adaptor.ox_utils.smooth_quant`, the ONNX Runtime backend that neural-compressor 3.x no longer
+includes, so it is written here. Measured on MiniLM-L6, dynamic INT8 per-channel, 302 held-out texts: alpha 0 (off)
+cosine 0.9913 mean / 0.9824 min; 0.5: 0.9866 / 0.9699; 0.7: 0.9961 / 0.9911; 0.8: 0.9957 / 0.9820; 0.9: 0.9946 /
+0.9711 (the `int8` recipe's own sweep on the calibration texts is in benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
