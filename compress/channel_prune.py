@@ -18,13 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from hfm_compress.configs import StepConfig, StepReport, check_range, register_config
+from hfm_compress.configs import StepConfig, StepContext, StepReport, check_range, parameter_count, register_config
 from hfm_compress.errors import CompressError
 from hfm_compress.tensor_data import TensorData, TensorSet
 from hfm_compress.tensor_distill import (TensorDistillConfig, check_training_fields, evaluation_agreement,
                                         train_student, training_config)
 from hfm_compress.tensor_sources import TensorTeacher, import_factory
-from hfm_compress.tensor_steps import StepContext, parameter_count
 
 CALIBRATION_BATCH = 64
 

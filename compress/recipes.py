@@ -377,15 +377,4 @@ def load_recipe_file(path: Path) -> list[StepConfig]:
     steps = data.get("steps") if isinstance(data, dict) else data
     if not isinstance(steps, list) or not steps:
         raise ConfigError(f"recipe file {path} has no steps; expected a list of step tables ([[steps]] in TOML)")
-    _import_step_modules()
     return [config_from_dict(step) for step in steps]
-
-
-def _import_step_modules() -> None:
-    """Step configs register themselves on import; load every step module so any type can be named."""
-    import hfm_compress.distill  # noqa: F401
-    import hfm_compress.export  # noqa: F401
-    import hfm_compress.optimize  # noqa: F401
-    import hfm_compress.prune  # noqa: F401
-    import hfm_compress.quantize  # noqa: F401
-    import hfm_compress.vocab  # noqa: F401

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from hfm_compress.configs import StepConfig, StepReport, check_range, register_config
+from hfm_compress.configs import Progress, StepConfig, StepContext, StepReport, check_range, parameter_count, register_config
 from hfm_compress.distill import (
     DistillInterrupted,
     _checkpoint_step,
@@ -37,7 +37,6 @@ from hfm_compress.distill import (
 from hfm_compress.errors import CompressError, ConfigError
 from hfm_compress.tensor_data import TensorData, TensorSet
 from hfm_compress.tensor_sources import TensorTeacher, import_factory, is_module_reference
-from hfm_compress.tensor_steps import Progress, StepContext, parameter_count
 
 TEACHER_BATCH = 128  # teacher logits are computed once, in batches of this many inputs
 

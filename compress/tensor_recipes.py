@@ -38,9 +38,6 @@ def _static_int8() -> StepConfig:
 
 
 def plan_tensor_recipe(name: str | None, profile: DeviceProfile, teacher: TensorTeacher) -> Recipe:
-    from hfm_compress.tensor_steps import register_all
-
-    register_all()
     name = name or AUTO
     if name == "fp32":
         return Recipe("fp32", [_export()])
@@ -68,7 +65,7 @@ def auto_tensor_recipe(profile: DeviceProfile, teacher: TensorTeacher) -> Recipe
                    f"{', '.join(profile.allowed_precisions)}; calibrated ranges cost nothing per "
                    f"{profile.latency_unit}")
     if profile.artifact_size_mb <= 1.0:
-        from hfm_compress.tensor_pipeline import OrtFormatConfig
+        from hfm_compress.ort_format import OrtFormatConfig
 
         steps.append(OrtFormatConfig())
         reasons.append(f"ORT format with its operator list: the {profile.artifact_size_mb * 1000:g} KB size budget "

@@ -6,7 +6,7 @@ import dataclasses
 from pathlib import Path
 
 from hfm_compress.errors import CompressError
-from hfm_compress.pipeline import TextData
+from hfm_compress.modality.text import TextData
 
 MIN_CALIBRATION = 8  # export checks and calibration need a handful of distinct texts
 MIN_EVALUATION = 10  # top-5 neighbour agreement needs more than 5 texts

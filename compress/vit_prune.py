@@ -24,14 +24,13 @@ from typing import Any
 
 import numpy as np
 
-from hfm_compress.configs import StepConfig, StepReport, register_config
+from hfm_compress.configs import StepConfig, StepContext, StepReport, parameter_count, register_config
 from hfm_compress.errors import CompressError, ConfigError
 from hfm_compress.prune import _check_keep, _check_layers, resolve_keep
 from hfm_compress.tensor_data import TensorData, TensorSet
 from hfm_compress.tensor_distill import (TensorDistillConfig, check_training_fields, evaluation_agreement,
                                         train_student, training_config)
 from hfm_compress.tensor_sources import TensorTeacher
-from hfm_compress.tensor_steps import StepContext, parameter_count
 
 SCORE_BATCH = 32  # calibration images per backward pass when scoring
 

@@ -32,7 +32,7 @@ from hfm_compress.tensor_data import TensorData, TensorSet  # noqa: E402
 from hfm_compress.tensor_distill import TensorDistillConfig, kd_loss, resolve_student_kwargs  # noqa: E402
 from hfm_compress.tensor_distill import run_step as kd_step  # noqa: E402
 from hfm_compress.tensor_sources import TensorTeacher  # noqa: E402
-from hfm_compress.tensor_steps import StepContext, parameter_count  # noqa: E402
+from hfm_compress.configs import StepContext, parameter_count  # noqa: E402
 
 SAMPLES = 100
 TINY_KWARGS = {"widths": [8, 16, 16], "kernel": 5, "classes": 3}

@@ -17,12 +17,13 @@ import hfm_runtime  # noqa: E402
 from hfm_compress.cli import app  # noqa: E402
 from hfm_compress.cli.compress_cmd import run_compress  # noqa: E402
 from hfm_compress.errors import CompressError, ConfigError  # noqa: E402
-from hfm_compress.pipeline import checkpoint_folder, compress_text_model  # noqa: E402
+from hfm_compress.run import checkpoint_folder  # noqa: E402
+from hfm_compress.run import compress_model as compress_text_model  # noqa: E402
 from hfm_compress.prune import count_parameters  # noqa: E402
 from hfm_compress.recipes import TeacherShape, auto_recipe, load_recipe_file, plan_recipe  # noqa: E402
 from hfm_compress.sources import load_teacher  # noqa: E402
 from hfm_compress.textdata import load_text_data  # noqa: E402
-from hfm_compress.torch_steps import TorchStepRunner  # noqa: E402
+from hfm_compress.modality.text import TorchStepRunner  # noqa: E402
 from hfm_runtime.artifact import read_artifact  # noqa: E402
 from hfm_runtime.profiles import load_profile  # noqa: E402
 
