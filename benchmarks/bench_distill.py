@@ -56,13 +56,13 @@ def main() -> None:
 
     import hfm_runtime
     from hfm_compress.data import load_texts
-    from hfm_compress.evaluate import interleaved_latency_ms
+    from hfm_compress.evaluate.artifact import interleaved_latency_ms
     from hfm_compress.export import ExportConfig, export_onnx
-    from hfm_compress.metrics import embedding_fidelity
+    from hfm_compress.evaluate.metrics import embedding_fidelity
     from hfm_compress.modality.text import export_module
-    from hfm_compress.recipes import distill_passes
-    from hfm_compress.reference import teacher_outputs, text_preprocessor
-    from hfm_compress.sources import load_text_teacher
+    from hfm_compress.recipes.text import distill_passes
+    from hfm_compress.sources.reference import teacher_outputs, text_preprocessor
+    from hfm_compress.sources.text import load_text_teacher
     from hfm_runtime.postprocess import mean_pool_l2
 
     folder = OUT_DIR / "distill"

@@ -39,12 +39,12 @@ def main() -> None:
     import hfm_runtime
     import hfm_compress
     from hfm_compress.data import load_texts
-    from hfm_compress.evaluate import interleaved_latency_ms
+    from hfm_compress.evaluate.artifact import interleaved_latency_ms
     from hfm_compress.export import ExportConfig
-    from hfm_compress.metrics import embedding_fidelity
+    from hfm_compress.evaluate.metrics import embedding_fidelity
     from hfm_compress.modality.text import export_module
-    from hfm_compress.reference import forward, teacher_outputs, text_preprocessor
-    from hfm_compress.sources import load_text_teacher
+    from hfm_compress.sources.reference import forward, teacher_outputs, text_preprocessor
+    from hfm_compress.sources.text import load_text_teacher
     from hfm_compress.export import export_onnx
     from hfm_compress.optimize import OptimizeConfig, optimize_onnx
 

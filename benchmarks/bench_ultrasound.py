@@ -26,7 +26,7 @@ TRAIN = "synth:ultrasound?n=1000"
 
 
 def run_task(kind: str, teacher: Path, folder: Path, reuse: bool) -> dict:
-    from hfm_compress.tensor_data import load_set
+    from hfm_compress.sources.arrays import load_set
 
     paths = {recipe: folder / f"{teacher.name}-{recipe}.hfm" for recipe in RECIPES}
     manifests = {recipe: build(teacher, recipe, path, reuse, PROFILE, DATA, TRAIN) for recipe, path in paths.items()}

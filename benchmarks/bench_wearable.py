@@ -73,7 +73,7 @@ def session_memory(path: Path, ort: bool, repeats: int = 3) -> tuple[float, floa
 
 def latency(paths: dict[str, Path], windows, profile: str = "wearable") -> dict[str, float]:
     """Median ms per input at the profile's threads; contenders interleaved (`evaluate.interleaved_latency_ms`)."""
-    from hfm_compress.evaluate import interleaved_latency_ms
+    from hfm_compress.evaluate.artifact import interleaved_latency_ms
     from hfm_runtime.artifact import read_artifact
     from hfm_runtime.profiles import load_profile
     from hfm_runtime.session import SessionSettings
@@ -138,7 +138,7 @@ def main() -> None:
                                "wearable" if recipe == "auto" else str(HERE / "wearable-reference.toml"))
                  for recipe, path in paths.items()}
 
-    from hfm_compress.tensor_data import load_set
+    from hfm_compress.sources.arrays import load_set
 
     auto_manifest = manifests["auto"]
     evaluation = load_set("synth:ecg", "evaluation", auto_manifest["task"], auto_manifest["preprocessing"])

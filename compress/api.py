@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 from hfm_compress.configs import Progress, no_progress
 from hfm_compress.errors import CompressError
-from hfm_compress.recipes import AUTO, DEFAULT_RECIPE, Recipe
+from hfm_compress.recipes.text import AUTO, DEFAULT_RECIPE, Recipe
 from hfm_compress.run import CompressResult
 from hfm_runtime.profiles import DeviceProfile
 
@@ -70,14 +70,14 @@ def plan_recipe(recipe: str | None, profile: str | DeviceProfile, teacher: Any =
 
     `auto` needs the loaded teacher (and, for text, the corpus the distill and vocab steps would use); a named recipe
     or a recipe file does not. An imaging/signal teacher (`TensorTeacher`) gets that modality's recipes."""
-    from hfm_compress.tensor_sources import TensorTeacher
+    from hfm_compress.sources.modules import TensorTeacher
 
     device = _profile(profile)
     if isinstance(teacher, TensorTeacher):
-        from hfm_compress.tensor_recipes import plan_tensor_recipe
+        from hfm_compress.recipes.tensor import plan_tensor_recipe
 
         return plan_tensor_recipe(recipe, device, teacher)
-    from hfm_compress.recipes import plan_recipe as plan_text_recipe
+    from hfm_compress.recipes.text import plan_recipe as plan_text_recipe
 
     return plan_text_recipe(recipe, device, teacher, corpus)
 
@@ -88,8 +88,8 @@ def _compress_text(source: str, device: DeviceProfile, out: Path, recipe: str | 
     """Texts and teacher, then the recipe (`auto` needs the teacher), then the pipeline."""
     from hfm_compress.modality.text import uses_corpus
     from hfm_compress.run import compress_model
-    from hfm_compress.sources import load_teacher
-    from hfm_compress.textdata import hold_out_from_corpus, load_text_data
+    from hfm_compress.sources.text import load_teacher
+    from hfm_compress.sources.texts import hold_out_from_corpus, load_text_data
 
     name = recipe or DEFAULT_RECIPE
     plan = None if name == AUTO else plan_recipe(name, device)  # recipe errors before the slow teacher load
@@ -110,8 +110,8 @@ def _compress_tensor(source: str, device: DeviceProfile, out: Path, recipe: str 
     """Imaging and signal models: data sets as arrays, `auto` by default (the profile's budgets pick the steps)."""
     from hfm_compress.run import compress_model
     from hfm_compress.steps import step_type
-    from hfm_compress.tensor_data import TensorData, load_set
-    from hfm_compress.tensor_sources import load_tensor_teacher
+    from hfm_compress.sources.arrays import TensorData, load_set
+    from hfm_compress.sources import load_tensor_teacher
 
     progress("load teacher", 0, 1)
     teacher = load_tensor_teacher(source, task, _path(input_spec))

@@ -44,8 +44,13 @@ class StepType:
 def step_types() -> dict[type[StepConfig], StepType]:
     """Every step type this toolchain knows. Importing the config modules is cheap: torch is imported only inside
     the handlers."""
-    from hfm_compress import channel_prune, distill, export, optimize, ort_format, prune, tensor_distill, vit_distill
-    from hfm_compress import quantize, vit_prune, vocab
+    from hfm_compress import export, optimize, ort_format, quantize, vocab
+    from hfm_compress.distill import bert as distill
+    from hfm_compress.distill import kd as tensor_distill
+    from hfm_compress.distill import vit as vit_distill
+    from hfm_compress.prune import bert as prune
+    from hfm_compress.prune import channels as channel_prune
+    from hfm_compress.prune import vit as vit_prune
     from hfm_compress.modality import tensor, text
 
     entries = [

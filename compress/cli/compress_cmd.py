@@ -41,7 +41,7 @@ def compress(
 ) -> None:
     """Distil/prune/quantize SOURCE into a verified artifact for a device profile; print teacher vs artifact."""
     import hfm_compress
-    from hfm_compress.distill import DistillInterrupted
+    from hfm_compress.distill.bert import DistillInterrupted
 
     try:
         with progress_bar(not as_json) as progress:

@@ -89,7 +89,7 @@ class Modality:
 
 def is_tensor_source(source: str, task: str | None) -> bool:
     """An imaging/signal SOURCE: such a task, a package.module:factory, a module folder, or a HF vision folder."""
-    from hfm_compress.tensor_sources import MODULE_SPEC_FILE, TENSOR_TASKS, is_module_reference
+    from hfm_compress.sources.modules import MODULE_SPEC_FILE, TENSOR_TASKS, is_module_reference
 
     if task in TENSOR_TASKS or is_module_reference(source):
         return True
@@ -105,7 +105,8 @@ def is_tensor_source(source: str, task: str | None) -> bool:
 
 def modality_for(teacher: Any, data: Any) -> Modality:
     """The adapter for a loaded teacher and its data."""
-    from hfm_compress.tensor_sources import IMAGE_TASKS, TensorTeacher
+    from hfm_compress.sources.modules import TensorTeacher
+    from hfm_runtime.inputs import IMAGE_TASKS
 
     if isinstance(teacher, TensorTeacher):
         from hfm_compress.modality.tensor import ImageModality, SignalModality

@@ -15,9 +15,10 @@ import numpy as np
 from hfm_compress.configs import Progress, StepConfig, StepContext, StepReport, no_progress
 from hfm_compress.errors import CompressError
 from hfm_compress.modality import Modality, TorchJob
-from hfm_compress.tensor_data import TensorData, TensorSet
-from hfm_compress.tensor_metrics import classification_metrics, segmentation_metrics
-from hfm_compress.tensor_sources import IMAGE_TASKS, TensorTeacher
+from hfm_compress.sources.arrays import TensorData, TensorSet
+from hfm_compress.evaluate.metrics import classification_metrics, segmentation_metrics
+from hfm_compress.sources.modules import TensorTeacher
+from hfm_runtime.inputs import IMAGE_TASKS
 from hfm_runtime.postprocess import softmax
 from hfm_runtime.profiles import DeviceProfile
 from hfm_runtime.session import SessionSettings
@@ -204,7 +205,7 @@ def evaluate_tensor_artifact(artifact_path: Path, teacher: TensorTeacher, profil
                              teacher_onnx: Path | None, progress: Progress = no_progress) -> dict[str, Any]:
     """Task metrics on the held-out set, size, and interleaved batch-1 latency of artifact vs teacher."""
     import hfm_runtime
-    from hfm_compress.evaluate import interleaved_latency_ms, torch_threads
+    from hfm_compress.evaluate.artifact import interleaved_latency_ms, torch_threads
 
     model = hfm_runtime.load(artifact_path, profile=profile)
     progress("evaluate: teacher", 0, 3)

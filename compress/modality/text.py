@@ -16,8 +16,8 @@ import numpy as np
 from hfm_compress.configs import Progress, StepConfig, StepReport, no_progress
 from hfm_compress.errors import CompressError
 from hfm_compress.modality import Modality, TorchJob
-from hfm_compress.reference import feed_batches, teacher_outputs, text_preprocessor
-from hfm_compress.sources import TextTeacher
+from hfm_compress.sources.reference import feed_batches, teacher_outputs, text_preprocessor
+from hfm_compress.sources.text import TextTeacher
 from hfm_runtime.fingerprint import text_fingerprint
 from hfm_runtime.profiles import DeviceProfile
 
@@ -93,7 +93,7 @@ class TextModality(Modality):
         """Quantization is judged against the fp32 model it quantizes: the teacher, or the student after torch
         steps (a distilled student cannot reach the INT8 targets against the teacher). The artifact's evaluation is
         always against the teacher."""
-        from hfm_compress.evaluate import OnnxScorer
+        from hfm_compress.evaluate.artifact import OnnxScorer
         from hfm_compress.quantize.context import QuantizeContext
 
         if self._reference is None or self._reference[0] is not model:
@@ -148,7 +148,7 @@ class TextModality(Modality):
 
     def evaluate(self, artifact: Path, teacher: TextTeacher, profile: DeviceProfile, reference_onnx: Path | None,
                  progress: Progress) -> dict[str, Any]:
-        from hfm_compress.evaluate import evaluate_text_artifact
+        from hfm_compress.evaluate.artifact import evaluate_text_artifact
 
         evaluation = evaluate_text_artifact(artifact, teacher, profile, self.data.evaluation, reference_onnx, progress)
         evaluation["texts"] = {**text_fingerprint(self.data.evaluation), "source": self.data.evaluation_source}
@@ -177,7 +177,7 @@ def export_module(teacher: TextTeacher) -> Any:
 # Torch steps of the text modality: each takes its config and the shared `TorchJob` and returns its report.
 
 def distill_step(step: StepConfig, job: TorchJob) -> StepReport:
-    from hfm_compress.distill import distill
+    from hfm_compress.distill.bert import distill
 
     previous = job.current.model if job.changed else None
     student, report = distill(job.teacher.model, previous, job.current.tokenizer_json, _corpus(job, "distill"), step,
@@ -191,13 +191,13 @@ def distill_step(step: StepConfig, job: TorchJob) -> StepReport:
 
 
 def prune_step(step: StepConfig, job: TorchJob) -> StepReport:
-    from hfm_compress.prune import prune_model
+    from hfm_compress.prune.bert import prune_model
 
     return prune_model(_own_model(job), step, _calibration_batches(job))  # type: ignore[arg-type]
 
 
 def magnitude_prune_step(step: StepConfig, job: TorchJob) -> StepReport:
-    from hfm_compress.prune import magnitude_prune
+    from hfm_compress.prune.bert import magnitude_prune
 
     return magnitude_prune(_own_model(job), step)  # type: ignore[arg-type]
 

@@ -15,7 +15,6 @@ Nothing is ever downloaded: every load passes `local_files_only=True`.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,9 @@ import torch
 import torch.nn.functional as F
 
 from hfm_compress.errors import SourceError
-from hfm_compress.tensor_sources import IMAGE_TASKS, TensorTeacher, _check_preprocessing
+from hfm_compress.sources.hashing import files_sha256
+from hfm_compress.sources.modules import TensorTeacher, check_preprocessing
+from hfm_runtime.inputs import IMAGE_TASKS
 
 PREPROCESSOR_FILE = "preprocessor_config.json"
 WEIGHT_SUFFIXES = (".safetensors", ".bin")
@@ -97,7 +98,7 @@ def load_hf_vision_teacher(folder: Path, task: str | None = None) -> TensorTeach
     except (OSError, ValueError) as exc:
         raise SourceError(f"SOURCE {folder}: cannot load the model ({str(exc).splitlines()[0][:200]})") from None
     preprocessing = image_spec_from_folder(folder, int(getattr(config, "num_channels", 3)))
-    _check_preprocessing(str(folder), model_task, preprocessing)
+    check_preprocessing(str(folder), model_task, preprocessing)
     return TensorTeacher(name=str(folder), task=model_task, model=wrap_hf_model(hf_model, model_task),
                          labels=labels_of(config), preprocessing=preprocessing, sha256=weights_sha256(folder),
                          model_type=type(hf_model).__name__, folder=folder,
@@ -180,10 +181,4 @@ def weights_sha256(folder: Path) -> str:
     files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in WEIGHT_SUFFIXES)
     if not files:
         raise SourceError(f"SOURCE {folder}: no weight files (*.safetensors or *.bin)")
-    digest = hashlib.sha256()
-    for path in files:
-        digest.update(path.name.encode())
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()
+    return files_sha256(files, with_names=True)

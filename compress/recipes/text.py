@@ -19,7 +19,7 @@ from hfm_runtime.profiles import DeviceProfile
 
 if TYPE_CHECKING:
     from hfm_compress.quantize.int4 import Int4WeightOnlyConfig
-    from hfm_compress.sources import TextTeacher
+    from hfm_compress.sources.text import TextTeacher
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -118,7 +118,7 @@ def teacher_shape(teacher: "TextTeacher", corpus: Sequence[str] = ()) -> Teacher
     """The teacher's shape, or None for an ONNX source (no torch model for distill, prune or vocab)."""
     if teacher.model is None:
         return None
-    from hfm_compress.prune import count_parameters, encoder_layers
+    from hfm_compress.prune.bert import count_parameters, encoder_layers
 
     model = teacher.model
     layers = encoder_layers(model)
@@ -161,7 +161,7 @@ class _Student:
         return f"{len(self.layers)} of {shape.layers} layers ({', '.join(map(str, self.layers))}){ffn}"
 
     def step(self, passes: int) -> StepConfig | None:
-        from hfm_compress.distill import DistillConfig
+        from hfm_compress.distill.bert import DistillConfig
 
         if self.layers is None:
             return None
@@ -172,7 +172,7 @@ class _Student:
 def distill_passes(corpus_texts: int, precision: str | None = None) -> int:
     """Passes over a corpus of `corpus_texts` lines for about AUTO_DISTILL_TEXTS[precision] texts in all, 1 to the
     default; `precision` defaults to what distillation uses on this machine."""
-    from hfm_compress.distill import DistillConfig, training_precision
+    from hfm_compress.distill.bert import DistillConfig, training_precision
 
     most = DistillConfig().epochs
     texts = AUTO_DISTILL_TEXTS[precision or training_precision("auto")]
@@ -181,7 +181,7 @@ def distill_passes(corpus_texts: int, precision: str | None = None) -> int:
 
 def auto_recipe(profile: DeviceProfile, shape: TeacherShape | None, corpus_texts: int = 0) -> Recipe:
     """Steps chosen by the profile's budgets, each with the reason that drove it (see README, Recipes)."""
-    from hfm_compress.distill import training_precision
+    from hfm_compress.distill.bert import training_precision
     from hfm_compress.vocab import VocabPruneConfig
 
     quantize, precision, precision_reason = _auto_precision(profile)

@@ -26,11 +26,11 @@ import numpy as np
 
 from hfm_compress.configs import StepConfig, StepContext, StepReport, parameter_count, register_config
 from hfm_compress.errors import CompressError, ConfigError
-from hfm_compress.prune import _check_keep, _check_layers, resolve_keep
-from hfm_compress.tensor_data import TensorData, TensorSet
-from hfm_compress.tensor_distill import (TensorDistillConfig, check_training_fields, evaluation_agreement,
+from hfm_compress.prune.bert import check_keep, check_layers, resolve_keep
+from hfm_compress.sources.arrays import TensorData, TensorSet
+from hfm_compress.distill.kd import (TensorDistillConfig, check_training_fields, evaluation_agreement,
                                         train_student, training_config)
-from hfm_compress.tensor_sources import TensorTeacher
+from hfm_compress.sources.modules import TensorTeacher
 
 SCORE_BATCH = 32  # calibration images per backward pass when scoring
 
@@ -69,9 +69,9 @@ class HeadPruneConfig(StepConfig):
 
 
 def check_vit_shape_fields(step: str, heads_keep: Any, ffn_keep: Any, layers: Any) -> None:
-    _check_keep(step, "heads_keep", heads_keep)
-    _check_keep(step, "ffn_keep", ffn_keep)
-    _check_layers(step, layers)
+    check_keep(step, "heads_keep", heads_keep)
+    check_keep(step, "ffn_keep", ffn_keep)
+    check_layers(step, layers)
 
 
 def run_step(config: HeadPruneConfig, current: TensorTeacher, teacher: TensorTeacher, data: TensorData,

@@ -14,22 +14,21 @@ resumed run ends with the same weights as an uninterrupted one.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import dataclasses
 import math
-import signal
-import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-from hfm_compress.configs import StepConfig, StepReport, check_range, register_config
+from hfm_compress.configs import Progress, StepConfig, StepReport, check_range, register_config
+from hfm_compress.distill.loop import (CHECKPOINT_NAME, DistillInterrupted, RunState, checkpoint_step, deferred_sigint,
+                                       load_checkpoint, progress_reporter, save_checkpoint)
 from hfm_compress.errors import CompressError, ConfigError
-from hfm_compress.prune import (
+from hfm_compress.prune.bert import (
     StructuredPruneConfig,
-    _check_keep,
-    _check_layers,
+    check_keep,
+    check_layers,
     count_parameters,
     encoder_layers,
     ffn_sizes,
@@ -45,14 +44,11 @@ from hfm_runtime.fingerprint import text_fingerprint
 if TYPE_CHECKING:
     import torch
 
-CHECKPOINT_NAME = "distill-checkpoint.pt"
-CHECKPOINT_FORMAT = 1
 # Teacher hidden states for the hidden-state term are computed once and kept when they fit this many bytes (the
 # bundled 12,070-line corpus, 306k tokens, needs ~1.4 GB for three paired layers); above it the teacher runs at every
 # step instead.
 # Caching saves the teacher's forward pass per step: ~40% of a MiniLM-L6 -> 3-layer run.
 TEACHER_CACHE_BYTES = 2 << 30
-Progress = Callable[[str, int, int], None]
 PRECISIONS = ("auto", "fp32", "bf16")
 
 
@@ -122,9 +118,9 @@ class DistillConfig(StepConfig):
     precision: str = "auto"
 
     def __post_init__(self) -> None:
-        _check_layers("distill", self.layers)
-        _check_keep("distill", "heads_keep", self.heads_keep)
-        _check_keep("distill", "ffn_keep", self.ffn_keep, allow_none=True)
+        check_layers("distill", self.layers)
+        check_keep("distill", "heads_keep", self.heads_keep)
+        check_keep("distill", "ffn_keep", self.ffn_keep, allow_none=True)
         for name, low in (("epochs", 1), ("batch_size", 1), ("max_length", 2), ("checkpoint_every", 1), ("seed", 0)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
@@ -148,14 +144,6 @@ class DistillConfig(StepConfig):
         for name in ("train_embeddings", "dropout", "table_4bit_symmetric"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"distill.{name} = {getattr(self, name)!r} is invalid; expected true or false")
-
-
-class DistillInterrupted(CompressError):
-    """Ctrl-C during distillation; the checkpoint named in the message continues the run."""
-
-    def __init__(self, message: str, checkpoint: Path | None) -> None:
-        super().__init__(message)
-        self.checkpoint = checkpoint
 
 
 def distill(
@@ -208,9 +196,9 @@ def distill(
     # The checkpoint's identity: a checkpoint resumes only the run with this config and data.
     run_id = {"config": config.to_dict(), "corpus": text_fingerprint(texts),
               "labels": None if labels is None else text_fingerprint([str(int(label)) for label in labels])}
-    state = _RunState()
+    state = RunState()
     if resume and checkpoint.is_file():
-        state = _load_checkpoint(checkpoint, run_id, student, optimizer, scheduler)
+        state = load_checkpoint(checkpoint, run_id, student, optimizer, scheduler)
     resumed_from = state.step if resume and checkpoint.is_file() else None
 
     hidden_layers = [t for _, t in pairs] if config.hidden_weight > 0 else []
@@ -221,7 +209,7 @@ def distill(
     steps_per_epoch = math.ceil(len(texts) / config.batch_size)
     student.train(config.dropout)
     try:
-        with _progress(progress, total_steps) as report_progress, _deferred_sigint() as stop:
+        with progress_reporter(progress, total_steps) as report_progress, deferred_sigint() as stop:
             while state.step < total_steps:
                 if stop.requested:
                     raise KeyboardInterrupt
@@ -238,10 +226,10 @@ def distill(
                 if on_step is not None:
                     on_step(state.step, state.last_loss)
                 if state.step % config.checkpoint_every == 0 or state.step == total_steps or stop.requested:
-                    _save_checkpoint(checkpoint, run_id, student, optimizer, scheduler, state)
+                    save_checkpoint(checkpoint, run_id, student, optimizer, scheduler, state)
     except KeyboardInterrupt:
         saved = checkpoint if checkpoint.is_file() else None
-        where = (f"the checkpoint {saved} holds step {_checkpoint_step(saved)}; run again with resume to continue"
+        where = (f"the checkpoint {saved} holds step {checkpoint_step(saved)}; run again with resume to continue"
                  if saved else "no checkpoint was written yet")
         raise DistillInterrupted(f"distillation interrupted at step {state.step} of {total_steps}; {where}",
                                  saved) from None
@@ -563,121 +551,3 @@ def _attention_kl(student: "torch.Tensor", teacher: "torch.Tensor", mask: "torch
     kl = (teacher * ((teacher + eps).log() - (student + eps).log())).sum(-1)  # batch, heads, queries
     rows = mask.unsqueeze(1).to(kl.dtype)
     return (kl * rows).sum() / (rows.sum() * kl.shape[1])
-
-
-# ---- checkpoints, progress, Ctrl-C ----------------------------------------------------------------------------------
-
-@dataclasses.dataclass
-class _RunState:
-    step: int = 0
-    last_loss: float = float("nan")
-    epoch_sums: dict[int, list[float]] = dataclasses.field(default_factory=dict)
-
-    def record(self, epoch: int, loss: float) -> None:
-        self.step += 1
-        self.last_loss = loss
-        total = self.epoch_sums.setdefault(epoch, [0.0, 0])
-        total[0] += loss
-        total[1] += 1
-
-    def epoch_means(self) -> list[float]:
-        return [s / n for _, (s, n) in sorted(self.epoch_sums.items())]
-
-
-def _save_checkpoint(path: Path, run_id: dict[str, Any], student: "torch.nn.Module", optimizer: Any, scheduler: Any,
-                     state: _RunState) -> None:
-    """Written to a temporary name and renamed, so a crash mid-write never leaves a broken checkpoint."""
-    import torch
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {
-        "format": CHECKPOINT_FORMAT, **run_id, "step": state.step, "last_loss": state.last_loss,
-        "epoch_sums": {str(k): v for k, v in state.epoch_sums.items()},
-        "student": student.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-        "rng": torch.get_rng_state(),
-    }
-    partial = path.with_suffix(".partial")
-    try:
-        torch.save(payload, partial)
-        partial.replace(path)
-    except BaseException:  # SIGTERM (or a second Ctrl-C) mid-write: leave no half-written file behind
-        partial.unlink(missing_ok=True)
-        raise
-
-
-def _read_checkpoint(path: Path) -> dict[str, Any]:
-    import torch
-
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unreadable file gets the same user-facing message
-        raise CompressError(f"checkpoint {path} cannot be read ({exc}); delete it to start over") from None
-    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise CompressError(f"checkpoint {path} is not a distillation checkpoint of format {CHECKPOINT_FORMAT}")
-    return payload
-
-
-def _checkpoint_step(path: Path) -> int:
-    return int(_read_checkpoint(path)["step"])
-
-
-def _load_checkpoint(path: Path, run_id: dict[str, Any], student: "torch.nn.Module", optimizer: Any,
-                     scheduler: Any) -> _RunState:
-    import torch
-
-    payload = _read_checkpoint(path)
-    for key, what in (("config", "config"), ("corpus", "corpus"), ("labels", "labels")):
-        if payload.get(key) != run_id[key]:
-            raise CompressError(f"checkpoint {path} belongs to a run with a different {what}; expected the same "
-                                f"{what} to resume (delete the checkpoint to start over)")
-    try:
-        student.load_state_dict(payload["student"])
-    except RuntimeError as exc:
-        raise CompressError(f"checkpoint {path} does not fit this student ({str(exc).splitlines()[0]})") from None
-    optimizer.load_state_dict(payload["optimizer"])
-    scheduler.load_state_dict(payload["scheduler"])
-    torch.set_rng_state(payload["rng"])
-    return _RunState(step=int(payload["step"]), last_loss=float(payload["last_loss"]),
-                     epoch_sums={int(k): list(v) for k, v in payload["epoch_sums"].items()})
-
-
-@contextlib.contextmanager
-def _progress(progress: bool | Progress, total: int) -> Iterator[Callable[[_RunState], None]]:
-    if callable(progress):
-        yield lambda state: progress(f"distill: loss {state.last_loss:.4f}", state.step, total)
-        return
-    if not progress:
-        yield lambda state: None
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    columns = (TextColumn("distill"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"),
-               TimeElapsedColumn(), TimeRemainingColumn())
-    with Progress(*columns, transient=False) as bar:
-        task = bar.add_task("distill", total=total, loss="-")
-        yield lambda state: bar.update(task, completed=state.step, loss=f"{state.last_loss:.4f}")
-
-
-@dataclasses.dataclass
-class _StopRequest:
-    requested: bool = False
-
-
-@contextlib.contextmanager
-def _deferred_sigint() -> Iterator[_StopRequest]:
-    """The first Ctrl-C lets the current step finish (so the checkpoint is consistent); a second one stops at once."""
-    stop = _StopRequest()
-    if threading.current_thread() is not threading.main_thread():
-        yield stop
-        return
-
-    def handler(signum: int, frame: Any) -> None:
-        if stop.requested:
-            raise KeyboardInterrupt
-        stop.requested = True
-
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
-        yield stop
-    finally:
-        signal.signal(signal.SIGINT, previous)

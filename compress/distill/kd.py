@@ -26,17 +26,11 @@ from typing import Any
 import numpy as np
 
 from hfm_compress.configs import Progress, StepConfig, StepContext, StepReport, check_range, parameter_count, register_config
-from hfm_compress.distill import (
-    DistillInterrupted,
-    _checkpoint_step,
-    _deferred_sigint,
-    _load_checkpoint,
-    _RunState,
-    _save_checkpoint,
-)
+from hfm_compress.distill.loop import (DistillInterrupted, RunState, checkpoint_step, deferred_sigint, load_checkpoint,
+                                       save_checkpoint)
 from hfm_compress.errors import CompressError, ConfigError
-from hfm_compress.tensor_data import TensorData, TensorSet
-from hfm_compress.tensor_sources import TensorTeacher, import_factory, is_module_reference
+from hfm_compress.sources.arrays import TensorData, TensorSet
+from hfm_compress.sources.modules import TensorTeacher, import_factory, is_module_reference
 
 TEACHER_BATCH = 128  # teacher logits are computed once, in batches of this many inputs
 
@@ -171,14 +165,14 @@ def train_student(student: Any, teacher_model: Any, train: TensorSet | None, con
     optimizer = torch.optim.AdamW(student.parameters(), lr=config.lr, weight_decay=1e-4)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=total, pct_start=0.2)
     run_id = {"config": {**config.to_dict(), **run_extra}, "corpus": train.fingerprint(), "labels": None}
-    state = _RunState()
+    state = RunState()
     resumed_from = None
     if resume and checkpoint.is_file():
-        state = _load_checkpoint(checkpoint, run_id, student, optimizer, scheduler)
+        state = load_checkpoint(checkpoint, run_id, student, optimizer, scheduler)
         resumed_from = state.step
     student.train()
     try:
-        with _deferred_sigint() as stop:
+        with deferred_sigint() as stop:
             while state.step < total:
                 if stop.requested:
                     raise KeyboardInterrupt
@@ -194,10 +188,10 @@ def train_student(student: Any, teacher_model: Any, train: TensorSet | None, con
                 state.record(epoch, float(loss.detach()))
                 progress(f"{label}: epoch {epoch + 1}/{config.epochs} loss {state.last_loss:.4f}", state.step, total)
                 if state.step % config.checkpoint_every == 0 or state.step == total or stop.requested:
-                    _save_checkpoint(checkpoint, run_id, student, optimizer, scheduler, state)
+                    save_checkpoint(checkpoint, run_id, student, optimizer, scheduler, state)
     except KeyboardInterrupt:
         saved = checkpoint if checkpoint.is_file() else None
-        where = (f"the checkpoint {saved} holds step {_checkpoint_step(saved)}; run again with resume to continue"
+        where = (f"the checkpoint {saved} holds step {checkpoint_step(saved)}; run again with resume to continue"
                  if saved else "no checkpoint was written yet")
         raise DistillInterrupted(f"{label} interrupted at step {state.step} of {total}; {where}", saved) from None
     finally:

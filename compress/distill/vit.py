@@ -20,11 +20,11 @@ from typing import Any
 
 from hfm_compress.configs import StepConfig, StepContext, StepReport, parameter_count, register_config
 from hfm_compress.errors import CompressError, ConfigError
-from hfm_compress.tensor_data import TensorData
-from hfm_compress.tensor_distill import (TensorDistillConfig, check_training_fields, evaluation_agreement,
+from hfm_compress.sources.arrays import TensorData
+from hfm_compress.distill.kd import (TensorDistillConfig, check_training_fields, evaluation_agreement,
                                         train_student, training_config)
-from hfm_compress.tensor_sources import TensorTeacher
-from hfm_compress.vit_prune import check_vit_shape_fields, shrink_vit
+from hfm_compress.sources.modules import TensorTeacher
+from hfm_compress.prune.vit import check_vit_shape_fields, shrink_vit
 
 
 @register_config

@@ -19,7 +19,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from hfm_compress.errors import CompressError
-from hfm_compress.tensor_sources import IMAGE_TASKS
+from hfm_runtime.inputs import IMAGE_TASKS
 from hfm_runtime.fingerprint import array_fingerprint
 
 SYNTH_PREFIX = "synth:"

@@ -20,10 +20,10 @@ import numpy as np
 
 from hfm_compress.configs import StepConfig, StepContext, StepReport, check_range, parameter_count, register_config
 from hfm_compress.errors import CompressError
-from hfm_compress.tensor_data import TensorData, TensorSet
-from hfm_compress.tensor_distill import (TensorDistillConfig, check_training_fields, evaluation_agreement,
+from hfm_compress.sources.arrays import TensorData, TensorSet
+from hfm_compress.distill.kd import (TensorDistillConfig, check_training_fields, evaluation_agreement,
                                         train_student, training_config)
-from hfm_compress.tensor_sources import TensorTeacher, import_factory
+from hfm_compress.sources.modules import TensorTeacher, import_factory
 
 CALIBRATION_BATCH = 64
 
@@ -100,7 +100,7 @@ def conv_blocks(model: Any) -> list[tuple[Any, Any]]:
     blocks, head = getattr(model, "blocks", None), getattr(model, "head", None)
     if not isinstance(blocks, nn.ModuleList) or not isinstance(head, nn.Linear):
         raise CompressError(f"prune-channels: {type(model).__name__} has no `blocks` (ModuleList) and `head` (Linear);"
-                            " expected the block CNN of hfm_compress.signal_models")
+                            " expected the block CNN of hfm_compress.models.ecg_cnn")
     found = []
     for number, block in enumerate(blocks):
         convs = [m for m in block.modules() if isinstance(m, (nn.Conv1d, nn.Conv2d))]

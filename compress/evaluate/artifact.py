@@ -14,9 +14,9 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from hfm_compress.metrics import classification_fidelity, embedding_fidelity, row_cosines
-from hfm_compress.reference import forward, postprocess, teacher_outputs, text_preprocessor
-from hfm_compress.sources import TextTeacher
+from hfm_compress.evaluate.metrics import classification_fidelity, embedding_fidelity, row_cosines
+from hfm_compress.sources.reference import forward, postprocess, teacher_outputs, text_preprocessor
+from hfm_compress.sources.text import TextTeacher
 from hfm_runtime.profiles import DeviceProfile
 from hfm_runtime.session import SessionSettings
 

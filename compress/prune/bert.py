@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 IMPORTANCE_KINDS = ("taylor", "activation")
 
 
-def _check_keep(step: str, field: str, value: Any, allow_none: bool = False) -> None:
+def check_keep(step: str, field: str, value: Any, allow_none: bool = False) -> None:
     """A keep amount is a count (int >= 1) or a fraction (float in (0, 1])."""
     if value is None and allow_none:
         return
@@ -36,7 +36,7 @@ def _check_keep(step: str, field: str, value: Any, allow_none: bool = False) -> 
         raise ConfigError(f"{step}.{field} = {value!r} is out of range; expected a fraction 0 < x <= 1 (or an int count)")
 
 
-def _check_layers(step: str, layers: Any) -> None:
+def check_layers(step: str, layers: Any) -> None:
     if layers is None:
         return
     if not isinstance(layers, tuple) or not layers or not all(isinstance(i, int) and not isinstance(i, bool)
@@ -76,9 +76,9 @@ class StructuredPruneConfig(StepConfig):
     max_batches: int = 16
 
     def __post_init__(self) -> None:
-        _check_keep("prune", "heads_keep", self.heads_keep)
-        _check_keep("prune", "ffn_keep", self.ffn_keep)
-        _check_layers("prune", self.layers)
+        check_keep("prune", "heads_keep", self.heads_keep)
+        check_keep("prune", "ffn_keep", self.ffn_keep)
+        check_layers("prune", self.layers)
         check_choice("prune", "importance", self.importance, IMPORTANCE_KINDS)
         check_range("prune", "max_batches", self.max_batches, 1)
         if not isinstance(self.max_batches, int):
