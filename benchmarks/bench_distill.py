@@ -56,7 +56,7 @@ def main() -> None:
 
     import hfm_runtime
     from hfm_compress.data import load_texts
-    from hfm_compress.evaluate.artifact import interleaved_latency_ms
+    from hfm_compress.evaluate.latency import interleaved_latency_ms
     from hfm_compress.export import ExportConfig, export_onnx
     from hfm_compress.evaluate.metrics import embedding_fidelity
     from hfm_compress.modality.text import export_module

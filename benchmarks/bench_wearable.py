@@ -73,7 +73,7 @@ def session_memory(path: Path, ort: bool, repeats: int = 3) -> tuple[float, floa
 
 def latency(paths: dict[str, Path], windows, profile: str = "wearable") -> dict[str, float]:
     """Median ms per input at the profile's threads; contenders interleaved (`evaluate.interleaved_latency_ms`)."""
-    from hfm_compress.evaluate.artifact import interleaved_latency_ms
+    from hfm_compress.evaluate.latency import interleaved_latency_ms
     from hfm_runtime.artifact import read_artifact
     from hfm_runtime.profiles import load_profile
     from hfm_runtime.session import SessionSettings

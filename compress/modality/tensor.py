@@ -12,16 +12,15 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from hfm_compress.configs import Progress, StepConfig, StepContext, StepReport, no_progress
+from hfm_compress.configs import Progress, StepConfig, StepContext, StepReport
 from hfm_compress.errors import CompressError
 from hfm_compress.modality import Modality, TorchJob
-from hfm_compress.sources.arrays import TensorData, TensorSet
+from hfm_compress.sources.arrays import TensorData
 from hfm_compress.evaluate.metrics import classification_metrics, segmentation_metrics
 from hfm_compress.sources.modules import TensorTeacher
 from hfm_runtime.inputs import IMAGE_TASKS
 from hfm_runtime.postprocess import softmax
 from hfm_runtime.profiles import DeviceProfile
-from hfm_runtime.session import SessionSettings
 
 CALIBRATION_BATCH = 8
 LATENCY_ITEMS = 48  # batch-1 latency: median over this many held-out inputs, each timed twice, contenders interleaved
@@ -51,11 +50,13 @@ class TensorModality(Modality):
         return [_feed(model, self.data.calibration.inputs[:4])]
 
     def quantize_context(self, model: TensorTeacher, profile: DeviceProfile, progress: Progress) -> Any:
+        from hfm_compress.evaluate.scoring import OnnxScorer, batch_agreement
         from hfm_compress.quantize.context import QuantizeContext
 
         inputs = self.data.calibration.inputs
         batches = [_feed(model, inputs[i:i + CALIBRATION_BATCH]) for i in range(0, len(inputs), CALIBRATION_BATCH)]
-        scorer = AgreementScorer(model, batches, profile)
+        reference = [torch_logits(model, b[model.input_name]).argmax(1) for b in batches]
+        scorer = OnnxScorer(batches, reference, model.output_name, profile, batch_agreement)
         return QuantizeContext(cpu_class=profile.cpu_class, calibration_feeds=lambda: iter(batches),
                                fidelity=scorer.score, progress=progress)
 
@@ -90,7 +91,38 @@ class TensorModality(Modality):
 
     def evaluate(self, artifact: Path, teacher: TensorTeacher, profile: DeviceProfile, reference_onnx: Path | None,
                  progress: Progress) -> dict[str, Any]:
-        return evaluate_tensor_artifact(artifact, teacher, profile, self.data.evaluation, reference_onnx, progress)
+        from hfm_compress.evaluate.artifact import Contenders, evaluate_artifact, parameter_bytes
+
+        data = self.data.evaluation
+
+        def fidelity(teacher_logits: np.ndarray, candidate: np.ndarray) -> dict[str, Any]:
+            teacher_probs = softmax(teacher_logits, axis=1)
+            if teacher.task == "segmentation":
+                return segmentation_metrics(teacher_probs, candidate, data.masks, teacher.labels)
+            return classification_metrics(teacher_probs, candidate, data.labels, teacher.labels)
+
+        def onnx_runner(model: Any, path: Path) -> Callable[[np.ndarray], Any]:
+            session = model.settings.open(path.read_bytes())
+            return lambda x: session.run([teacher.output_name], {teacher.input_name: x[None]})
+
+        contenders = Contenders(
+            items=list(data.inputs),
+            teacher_outputs=lambda: torch_logits(teacher, data.inputs),
+            artifact_outputs=lambda model: model.run_items(list(data.inputs)),
+            fidelity=fidelity,
+            latency_items=LATENCY_ITEMS,
+            artifact_runner=lambda model: lambda x: model.run_items([x], 1),
+            teacher_torch=lambda x: torch_logits(teacher, x[None]),
+            teacher_onnx=onnx_runner,
+            teacher_parameter_bytes=lambda: parameter_bytes(teacher.model),
+            size_digits=4,
+            latency_fields=lambda model, count, latency: {
+                "inputs": count, "model_format": model.model_format,
+                "per_second": round(1000.0 / latency["artifact_ms"], 1)},
+            measured_on="build machine, profile session settings, preprocessed inputs",
+            extra={"data": data.fingerprint()},
+        )
+        return evaluate_artifact(artifact, profile, contenders, reference_onnx, progress)
 
 
 class ImageModality(TensorModality):
@@ -157,25 +189,6 @@ def export_tensor_model(model: TensorTeacher, config: StepConfig, out: Path, inp
                        [as_feed(inputs[2:5]), as_feed(inputs[5:6])])
 
 
-class AgreementScorer:
-    """During accuracy-aware quantization: agreement of a candidate's argmax with the fp32 model's, per input (or
-    per pixel for segmentation), reported as (mean, min over batches)."""
-
-    def __init__(self, model: TensorTeacher, batches: Sequence[dict[str, np.ndarray]], profile: DeviceProfile) -> None:
-        self.batches = list(batches)
-        self.output_name = model.output_name
-        self.reference = [torch_logits(model, b[model.input_name]).argmax(1) for b in self.batches]
-        self.settings = SessionSettings.from_profile(profile)
-
-    def score(self, model_path: Path) -> Any:
-        from hfm_compress.quantize.context import FidelityScore
-
-        session = self.settings.open(Path(model_path).read_bytes())
-        rates = [float(np.mean(session.run([self.output_name], feeds)[0].argmax(1) == ref))
-                 for feeds, ref in zip(self.batches, self.reference)]
-        return FidelityScore(mean=float(np.mean(rates)), min=float(np.min(rates)))
-
-
 def _input_named(module: Any) -> Any:
     """Wrap `module` so it can be called as `module(input=...)`: the exporter passes keyword inputs by graph name."""
     import torch
@@ -199,50 +212,3 @@ def torch_logits(model: TensorTeacher, inputs: np.ndarray, batch_size: int = 32)
         for start in range(0, len(inputs), batch_size):
             rows.append(model.model(torch.from_numpy(np.ascontiguousarray(inputs[start:start + batch_size]))).numpy())
     return np.concatenate(rows)
-
-
-def evaluate_tensor_artifact(artifact_path: Path, teacher: TensorTeacher, profile: DeviceProfile, data: TensorSet,
-                             teacher_onnx: Path | None, progress: Progress = no_progress) -> dict[str, Any]:
-    """Task metrics on the held-out set, size, and interleaved batch-1 latency of artifact vs teacher."""
-    import hfm_runtime
-    from hfm_compress.evaluate.artifact import interleaved_latency_ms, torch_threads
-
-    model = hfm_runtime.load(artifact_path, profile=profile)
-    progress("evaluate: teacher", 0, 3)
-    teacher_probs = softmax(torch_logits(teacher, data.inputs), axis=1)
-    progress("evaluate: artifact", 1, 3)
-    candidate = model.run_items(list(data.inputs))
-    if teacher.task == "segmentation":
-        fidelity = segmentation_metrics(teacher_probs, candidate, data.masks, teacher.labels)
-    else:
-        fidelity = classification_metrics(teacher_probs, candidate, data.labels, teacher.labels)
-    progress("evaluate: latency", 2, 3)
-    threads = model.settings.intra_op_threads
-    items = list(data.inputs[:LATENCY_ITEMS])
-    runners: dict[str, Callable[[Any], Any]] = {"artifact_ms": lambda x: model.run_items([x], 1)}
-    if teacher_onnx is not None:
-        session = model.settings.open(teacher_onnx.read_bytes())
-        runners["teacher_onnx_fp32_ms"] = lambda x: session.run([teacher.output_name], {teacher.input_name: x[None]})
-    runners["teacher_torch_fp32_ms"] = lambda x: torch_logits(teacher, x[None])
-    with torch_threads(threads):
-        latency = interleaved_latency_ms(runners, items)
-    progress("evaluate", 3, 3)
-    teacher_bytes = teacher_onnx.stat().st_size if teacher_onnx is not None else _parameter_bytes(teacher)
-    ratio = lambda key: round(latency["artifact_ms"] / latency[key], 3) if key in latency else None  # noqa: E731
-    return {
-        "fidelity": fidelity,
-        "size": {"artifact_mb": round(model.artifact.size_bytes / 1e6, 4), "teacher_fp32_mb": round(teacher_bytes / 1e6, 4),
-                 "ratio": round(model.artifact.size_bytes / teacher_bytes, 4)},
-        "latency_batch1": {
-            **{k: round(v, 3) for k, v in latency.items()},
-            "threads": threads, "inputs": len(items), "model_format": model.model_format,
-            "per_second": round(1000.0 / latency["artifact_ms"], 1),
-            "ratio_vs_onnx_fp32": ratio("teacher_onnx_fp32_ms"), "ratio_vs_torch_fp32": ratio("teacher_torch_fp32_ms"),
-            "measured_on": "build machine, profile session settings, preprocessed inputs",
-        },
-        "data": data.fingerprint(),
-    }
-
-
-def _parameter_bytes(teacher: TensorTeacher) -> int:
-    return int(sum(p.numel() * p.element_size() for p in teacher.model.parameters()))

@@ -9,19 +9,20 @@ from __future__ import annotations
 import copy
 import dataclasses
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
 from hfm_compress.configs import Progress, StepConfig, StepReport, no_progress
 from hfm_compress.errors import CompressError
 from hfm_compress.modality import Modality, TorchJob
-from hfm_compress.sources.reference import feed_batches, teacher_outputs, text_preprocessor
+from hfm_compress.sources.reference import feed_batches, forward, postprocess, teacher_outputs, text_preprocessor
 from hfm_compress.sources.text import TextTeacher
 from hfm_runtime.fingerprint import text_fingerprint
 from hfm_runtime.profiles import DeviceProfile
 
 CALIBRATION_BATCH = 8
+LATENCY_TEXTS = 64  # batch-1 latency is the median over this many held-out texts, each timed twice
 PRUNE_BATCH = 32  # calibration texts per batch for the prune step's importance scores (as in distillation)
 CORPUS_STEP_TYPES = ("distill", "vocab")
 # Golden pairs are stored in the artifact in clear text, so they are fixed sentences, never the user's data.
@@ -93,13 +94,15 @@ class TextModality(Modality):
         """Quantization is judged against the fp32 model it quantizes: the teacher, or the student after torch
         steps (a distilled student cannot reach the INT8 targets against the teacher). The artifact's evaluation is
         always against the teacher."""
-        from hfm_compress.evaluate.artifact import OnnxScorer
+        from hfm_compress.evaluate.scoring import OnnxScorer, class_agreement, cosine
         from hfm_compress.quantize.context import QuantizeContext
 
         if self._reference is None or self._reference[0] is not model:
             self._reference = (model, teacher_outputs(model, self.data.calibration))
         batches = feed_batches(text_preprocessor(model), self.data.calibration, CALIBRATION_BATCH)
-        scorer = OnnxScorer(batches, self._reference[1], model.task, model.output_name, profile)
+        compare = class_agreement if model.task == "classification" else cosine
+        scorer = OnnxScorer(batches, self._reference[1], model.output_name, profile, compare,
+                            lambda feeds, out: postprocess(model.task, out, feeds["attention_mask"]))
         return QuantizeContext(cpu_class=profile.cpu_class, calibration_feeds=lambda: iter(batches),
                                fidelity=scorer.score, progress=progress)
 
@@ -148,11 +151,45 @@ class TextModality(Modality):
 
     def evaluate(self, artifact: Path, teacher: TextTeacher, profile: DeviceProfile, reference_onnx: Path | None,
                  progress: Progress) -> dict[str, Any]:
-        from hfm_compress.evaluate.artifact import evaluate_text_artifact
+        from hfm_compress.evaluate.artifact import Contenders, evaluate_artifact, parameter_bytes
+        from hfm_compress.evaluate.metrics import classification_fidelity, embedding_fidelity
 
-        evaluation = evaluate_text_artifact(artifact, teacher, profile, self.data.evaluation, reference_onnx, progress)
-        evaluation["texts"] = {**text_fingerprint(self.data.evaluation), "source": self.data.evaluation_source}
-        return evaluation
+        texts = list(self.data.evaluation)
+        contenders = Contenders(
+            items=texts,
+            teacher_outputs=lambda: teacher_outputs(teacher, texts),
+            artifact_outputs=lambda model: model.run(texts),
+            fidelity=classification_fidelity if teacher.task == "classification" else embedding_fidelity,
+            latency_items=LATENCY_TEXTS,
+            artifact_runner=lambda model: lambda text: model.run([text]),
+            teacher_torch=torch_runner(teacher) if teacher.model is not None else None,
+            teacher_onnx=lambda model, path: onnx_runner(path, teacher, model.settings),
+            teacher_parameter_bytes=lambda: parameter_bytes(teacher.model),
+            size_digits=3,
+            latency_fields=lambda model, count, latency: {"texts": count},
+            measured_on="build machine, profile session settings",
+            extra={"texts": {**text_fingerprint(texts), "source": self.data.evaluation_source}},
+        )
+        return evaluate_artifact(artifact, profile, contenders, reference_onnx, progress)
+
+
+def torch_runner(teacher: TextTeacher) -> Callable[[str], Any]:
+    """Batch-1 teacher in PyTorch, tokenized as the runtime tokenizes."""
+    import torch
+
+    preprocessor = text_preprocessor(teacher)
+
+    def run(text: str) -> Any:
+        with torch.inference_mode():
+            return forward(teacher, {k: torch.from_numpy(v) for k, v in preprocessor.encode([text]).items()})
+
+    return run
+
+
+def onnx_runner(model_path: Path, teacher: TextTeacher, settings: Any) -> Callable[[str], Any]:
+    session = settings.open(Path(model_path).read_bytes())
+    preprocessor = text_preprocessor(teacher)
+    return lambda text: session.run([teacher.output_name], preprocessor.encode([text]))
 
 
 def export_module(teacher: TextTeacher) -> Any:

@@ -17,41 +17,12 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from hfm_compress.configs import StepConfig, StepReport, check_choice, check_range, register_config
 from hfm_compress.errors import CompressError, ConfigError
+from hfm_compress.prune.encoder import Encoder, check_keep, check_layers, resolve_keep
 
 if TYPE_CHECKING:
     import torch
 
 IMPORTANCE_KINDS = ("taylor", "activation")
-
-
-def check_keep(step: str, field: str, value: Any, allow_none: bool = False) -> None:
-    """A keep amount is a count (int >= 1) or a fraction (float in (0, 1])."""
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(f"{step}.{field} = {value!r} is invalid; expected a count (int >= 1) or a fraction (0 < x <= 1)")
-    if isinstance(value, int) and value < 1:
-        raise ConfigError(f"{step}.{field} = {value!r} is out of range; expected a count >= 1")
-    if isinstance(value, float) and not 0.0 < value <= 1.0:
-        raise ConfigError(f"{step}.{field} = {value!r} is out of range; expected a fraction 0 < x <= 1 (or an int count)")
-
-
-def check_layers(step: str, layers: Any) -> None:
-    if layers is None:
-        return
-    if not isinstance(layers, tuple) or not layers or not all(isinstance(i, int) and not isinstance(i, bool)
-                                                              for i in layers):
-        raise ConfigError(f"{step}.layers = {layers!r} is invalid; expected None or a non-empty tuple of layer indices")
-    if min(layers) < 0 or len(set(layers)) != len(layers) or list(layers) != sorted(layers):
-        raise ConfigError(f"{step}.layers = {layers!r} is invalid; expected distinct indices >= 0 in increasing order")
-
-
-def resolve_keep(keep: int | float, total: int, what: str) -> int:
-    """How many of `total` units a keep amount means (a fraction rounds to the nearest count, at least 1)."""
-    count = keep if isinstance(keep, int) else max(1, round(keep * total))
-    if count > total:
-        raise ConfigError(f"cannot keep {count} {what}; the model has only {total}")
-    return count
 
 
 @register_config
@@ -137,59 +108,21 @@ def model_output(model: "torch.nn.Module", batch: dict[str, "torch.Tensor"]) -> 
     return F.normalize(mean_pool(result.last_hidden_state, batch["attention_mask"]), dim=-1)
 
 
-def keep_layers(model: "torch.nn.Module", keep: tuple[int, ...]) -> None:
-    """Keep only the listed encoder layers, in order; renumbers `config.pruned_heads` so save/reload stays valid."""
-    import torch
+def bert_encoder(model: "torch.nn.Module") -> Encoder:
+    encoder_layers(model)  # checks the layout
+    return Encoder(model, "self")
 
-    layers = encoder_layers(model)
-    if max(keep) >= len(layers):
-        raise ConfigError(f"layers {list(keep)} do not exist; the model has layers 0..{len(layers) - 1}")
-    kept = [layers[i] for i in keep]
-    for new_index, layer in enumerate(kept):
-        for attention in (getattr(layer, "attention", None), getattr(layer, "crossattention", None)):
-            if attention is not None and hasattr(attention.self, "layer_idx"):
-                attention.self.layer_idx = new_index  # used by the KV cache only, kept consistent anyway
-    base = getattr(model, "base_model", model)
-    base.encoder.layer = torch.nn.ModuleList(kept)
-    config = model.config
-    old_pruned = {int(k): list(v) for k, v in (config.pruned_heads or {}).items()}
-    config.pruned_heads = {new: old_pruned[old] for new, old in enumerate(keep) if old_pruned.get(old)}
-    config.num_hidden_layers = len(kept)
+
+def keep_layers(model: "torch.nn.Module", keep: tuple[int, ...]) -> None:
+    bert_encoder(model).keep_layers(keep)
 
 
 def head_counts(model: "torch.nn.Module") -> list[int]:
-    return [layer.attention.self.num_attention_heads for layer in encoder_layers(model)]
+    return bert_encoder(model).head_counts()
 
 
 def ffn_sizes(model: "torch.nn.Module") -> list[int]:
-    return [layer.intermediate.dense.out_features for layer in encoder_layers(model)]
-
-
-def prune_heads_to(model: "torch.nn.Module", scores: list["torch.Tensor"], keep: int) -> dict[int, list[int]]:
-    """Prune each layer down to its `keep` best heads; returns the removed heads by their original index."""
-    config = model.config
-    removed: dict[int, list[int]] = {}
-    for index, (layer, score) in enumerate(zip(encoder_layers(model), scores)):
-        # HF's prune_heads takes original head numbers; current position p is the p-th head not yet pruned.
-        alive = sorted(set(range(config.num_attention_heads)) - set(layer.attention.pruned_heads))
-        order = score.argsort(descending=True).tolist()
-        drop = sorted(alive[p] for p in order[keep:])
-        if drop:
-            removed[index] = drop
-    if removed:
-        model.prune_heads(removed)
-    return removed
-
-
-def prune_ffn_to(model: "torch.nn.Module", scores: list["torch.Tensor"], keep: int) -> None:
-    """Slice every layer's FFN to its `keep` best neurons (rows of intermediate.dense, columns of output.dense)."""
-    from transformers.pytorch_utils import prune_linear_layer
-
-    for layer, score in zip(encoder_layers(model), scores):
-        index = score.argsort(descending=True)[:keep].sort().values
-        layer.intermediate.dense = prune_linear_layer(layer.intermediate.dense, index, dim=0)
-        layer.output.dense = prune_linear_layer(layer.output.dense, index, dim=1)
-    model.config.intermediate_size = keep
+    return bert_encoder(model).ffn_sizes()
 
 
 # ---- importance ---------------------------------------------------------------------------------------------------
@@ -309,8 +242,8 @@ def prune_model(model: "torch.nn.Module", config: StructuredPruneConfig,
     if heads_keep < max(head_counts(model)) or ffn_keep < max(ffn_sizes(model)) or uneven:
         head_scores, neuron_scores, used = unit_importance(model, batches, config.importance, config.max_batches)
         details["calibration_batches"] = used
-        details["removed_heads"] = {str(k): v for k, v in prune_heads_to(model, head_scores, heads_keep).items()}
-        prune_ffn_to(model, neuron_scores, ffn_keep)
+        details["removed_heads"] = {str(k): v for k, v in bert_encoder(model).prune_heads_to(head_scores, heads_keep).items()}
+        bert_encoder(model).prune_ffn_to(neuron_scores, ffn_keep)
     details["after"] = _shape_facts(model)
     details["parameter_ratio"] = round(details["after"]["parameters"] / before["parameters"], 4)
     return StepReport(step=config.TYPE, config=config.to_dict(), details=details,

@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 
 from hfm_compress.configs import StepConfig, StepContext, StepReport, parameter_count, register_config
-from hfm_compress.errors import CompressError, ConfigError
-from hfm_compress.prune.bert import check_keep, check_layers, resolve_keep
+from hfm_compress.errors import CompressError
+from hfm_compress.prune.encoder import Encoder, check_keep, check_layers, resolve_keep
 from hfm_compress.sources.arrays import TensorData, TensorSet
 from hfm_compress.distill.kd import (TensorDistillConfig, check_training_fields, evaluation_agreement,
                                         train_student, training_config)
@@ -106,15 +106,15 @@ def vit_of(model: Any) -> Any:
 
 
 def vit_layers(hf: Any) -> Any:
-    return hf.base_model.encoder.layer
+    return Encoder(hf, "attention").layers
 
 
 def head_counts(hf: Any) -> list[int]:
-    return [layer.attention.attention.num_attention_heads for layer in vit_layers(hf)]
+    return Encoder(hf, "attention").head_counts()
 
 
 def ffn_sizes(hf: Any) -> list[int]:
-    return [layer.intermediate.dense.out_features for layer in vit_layers(hf)]
+    return Encoder(hf, "attention").ffn_sizes()
 
 
 def shape_facts(model: Any) -> dict[str, Any]:
@@ -124,16 +124,7 @@ def shape_facts(model: Any) -> dict[str, Any]:
 
 
 def keep_vit_layers(hf: Any, keep: tuple[int, ...]) -> None:
-    """Keep only the listed encoder layers, in order; renumbers `config.pruned_heads` so the config stays valid."""
-    import torch
-
-    layers = vit_layers(hf)
-    if max(keep) >= len(layers):
-        raise ConfigError(f"layers {list(keep)} do not exist; the model has layers 0..{len(layers) - 1}")
-    hf.base_model.encoder.layer = torch.nn.ModuleList([layers[i] for i in keep])
-    old = {int(k): list(v) for k, v in (hf.config.pruned_heads or {}).items()}
-    hf.config.pruned_heads = {new: old[i] for new, i in enumerate(keep) if old.get(i)}
-    hf.config.num_hidden_layers = len(keep)
+    Encoder(hf, "attention").keep_layers(keep)
 
 
 def shrink_vit(model: Any, calibration: TensorSet | None, heads_keep: int | float, ffn_keep: int | float,
@@ -148,39 +139,11 @@ def shrink_vit(model: Any, calibration: TensorSet | None, heads_keep: int | floa
     if heads < max(head_counts(hf)) or neurons < max(ffn_sizes(hf)):
         head_scores, neuron_scores = fisher_importance(model, calibration)
         details["importance"] = "Fisher (squared per-image mask gradients) on the calibration set"
-        details["removed_heads"] = {str(k): v for k, v in prune_heads_to(hf, head_scores, heads).items()}
-        prune_ffn_to(hf, neuron_scores, neurons)
+        details["removed_heads"] = {str(k): v for k, v in Encoder(hf, "attention").prune_heads_to(head_scores, heads).items()}
+        Encoder(hf, "attention").prune_ffn_to(neuron_scores, neurons)
     details["after"] = shape_facts(model)
     details["parameter_ratio"] = round(details["after"]["parameters"] / details["before"]["parameters"], 4)
     return details
-
-
-def prune_heads_to(hf: Any, scores: list[np.ndarray], keep: int) -> dict[int, list[int]]:
-    """Remove all but each layer's `keep` best heads; returns the removed heads by their original numbers."""
-    removed: dict[int, list[int]] = {}
-    for index, (layer, score) in enumerate(zip(vit_layers(hf), scores)):
-        # prune_heads takes original head numbers; position p now is the p-th head not pruned before.
-        alive = sorted(set(range(hf.config.num_attention_heads)) - set(layer.attention.pruned_heads))
-        drop = sorted(alive[p] for p in np.argsort(-score, kind="stable")[keep:])
-        if drop:
-            removed[index] = drop
-    if removed:
-        hf.prune_heads(removed)
-    return removed
-
-
-def prune_ffn_to(hf: Any, scores: list[np.ndarray], keep: int) -> None:
-    """Keep each layer's `keep` best neurons: rows of intermediate.dense, columns of output.dense."""
-    import torch
-    from transformers.pytorch_utils import prune_linear_layer
-
-    for layer, score in zip(vit_layers(hf), scores):
-        if len(score) == keep:
-            continue
-        index = torch.from_numpy(np.sort(np.argsort(-score, kind="stable")[:keep]))
-        layer.intermediate.dense = prune_linear_layer(layer.intermediate.dense, index, dim=0)
-        layer.output.dense = prune_linear_layer(layer.output.dense, index, dim=1)
-    hf.config.intermediate_size = keep
 
 
 # ---- importance ---------------------------------------------------------------------------------------------------
