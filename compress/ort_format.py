@@ -41,8 +41,8 @@ class OrtFormatConfig(StepConfig):
     TYPE = "ort-format"
 
 
-def add_ort_format(model_path: Path, workdir: Path,
-                   config: StepConfig) -> tuple[StepReport, dict[str, bytes], dict[str, Any]]:
+def add_ort_format(config: StepConfig, model_path: Path,
+                   workdir: Path) -> tuple[StepReport, dict[str, bytes], dict[str, Any]]:
     """The `ort-format` step: its report, the artifact members it adds and the manifest's `model` entries."""
     started = time.perf_counter()
     ort_bytes, operators = convert_to_ort(model_path, workdir / "ort")

@@ -83,13 +83,13 @@ def compress_model(teacher: Any, recipe: Sequence[StepConfig], profile: DevicePr
         if model_path is None:
             raise CompressError("the recipe produced no ONNX model; it needs at least an 'export' step")
         reports += onnx_reports
-        members, model_entry = modality.members(student), {}
+        members = modality.members(student)
+        model_entry: dict[str, Any] = {}
         for step in staged.final:
-            from hfm_compress.ort_format import add_ort_format
-
-            report, extra, model_entry = add_ort_format(model_path, workdir, step)
+            report, extra, entries = step_type(step).run(step, model_path, workdir)
             reports.append(report)
             members.update(extra)
+            model_entry.update(entries)
         # With torch steps, the fp32 ONNX of the recipe is the student's; the teacher rows need the teacher's own.
         reference = modality.teacher_reference(teacher, staged.onnx, workdir, progress) if staged.torch else fp32_path
         manifest = build_manifest(modality, teacher, student, staged, reports, recipe_name, model_path, model_entry)

@@ -4,7 +4,8 @@ A step has a stage that says where it runs in the one pipeline (`run.py`):
 - `torch`: changes the torch model before export; `run(config, job)` with a `TorchJob` (modality/__init__.py);
 - `export`: torch model -> ONNX file; `run(config, job, None, out)` with an `OnnxJob`;
 - `onnx`: ONNX file -> ONNX file (optimize, quantization); `run(config, job, current, out)`;
-- `final`: adds members to the artifact (ORT format); handled by the runner after the ONNX steps.
+- `final`: adds members to the artifact (ORT format); `run(config, model, workdir)` -> (report, members, model
+  entries), after the ONNX steps.
 `modalities` names the modalities (text, image, signal) a step applies to; the runner refuses the others by name.
 Nothing registers itself on import: a new step type is one line in `step_types()`.
 """
@@ -32,7 +33,7 @@ STAGES = ("torch", "export", "onnx", "final")
 class StepType:
     config: type[StepConfig]
     stage: str
-    run: Callable[..., Any] | None  # None for `final` steps, which the runner handles itself
+    run: Callable[..., Any]
     modalities: tuple[str, ...]
 
     @property
@@ -68,7 +69,7 @@ def step_types() -> dict[type[StepConfig], StepType]:
         StepType(quantize.StaticInt8Config, "onnx", quantize_step, ALL),
         StepType(quantize.SelectiveInt8Config, "onnx", quantize_step, TEXT),
         StepType(quantize.Int4WeightOnlyConfig, "onnx", quantize_step, TEXT),
-        StepType(ort_format.OrtFormatConfig, "final", None, TENSOR),
+        StepType(ort_format.OrtFormatConfig, "final", ort_format.add_ort_format, TENSOR),
     ]
     return {entry.config: entry for entry in entries}
 

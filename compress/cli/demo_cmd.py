@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from hfm_compress.cli.compress_cmd import print_result
+from hfm_compress.cli.report import print_result
 from hfm_compress.cli.errors import reports_errors
 from hfm_compress.cli.output import console, show, table
 

@@ -35,9 +35,24 @@ from hfm_compress.sources.modules import TensorTeacher, import_factory, is_modul
 TEACHER_BATCH = 128  # teacher logits are computed once, in batches of this many inputs
 
 
+@dataclasses.dataclass(frozen=True)
+class LogitTraining(StepConfig):
+    """The training fields of every step that trains a student against the teacher's logits (kd, and the training
+    in prune-channels, prune-heads and distill-vit); a step redeclares a field to give it its own default."""
+
+    # AdamW peak learning rate of a one-cycle schedule: a student trained from scratch takes a high rate early.
+    lr: float = 3e-3
+    batch_size: int = 64
+    # 4 spreads the teacher's confident rhythm calls enough to show which classes it finds close (AF vs PVC runs).
+    temperature: float = 4.0
+    # Weight of the soft (teacher) term; the hard-label term gets 1 - alpha when labels exist.
+    alpha: float = 0.7
+    seed: int = 0
+
+
 @register_config
 @dataclasses.dataclass(frozen=True)
-class TensorDistillConfig(StepConfig):
+class TensorDistillConfig(LogitTraining):
     """How to build the student and train it against the teacher's logits."""
 
     TYPE = "kd"
@@ -50,14 +65,6 @@ class TensorDistillConfig(StepConfig):
     # ECG teacher -> 48k-parameter ecg-student on 2,400 simulated windows: under 1 s per epoch on one core; the loss
     # flattens after ~15 epochs and 30 reach 99.8% held-out agreement (the 71k ecg-student-wide: 100%).
     epochs: int = 30
-    batch_size: int = 64
-    # AdamW peak learning rate of a one-cycle schedule: a student trained from scratch takes a high rate early.
-    lr: float = 3e-3
-    # 4 spreads the teacher's confident rhythm calls enough to show which classes it finds close (AF vs PVC runs).
-    temperature: float = 4.0
-    # Weight of the soft (teacher) term; the hard-label term gets 1 - alpha when labels exist.
-    alpha: float = 0.7
-    seed: int = 0
     checkpoint_every: int = 100  # steps between checkpoints (one is always written at Ctrl-C and at the end)
 
     def __post_init__(self) -> None:

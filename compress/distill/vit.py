@@ -18,18 +18,18 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from hfm_compress.configs import StepConfig, StepContext, StepReport, parameter_count, register_config
+from hfm_compress.configs import StepContext, StepReport, parameter_count, register_config
 from hfm_compress.errors import CompressError, ConfigError
 from hfm_compress.sources.arrays import TensorData
-from hfm_compress.distill.kd import (TensorDistillConfig, check_training_fields, evaluation_agreement,
-                                        train_student, training_config)
+from hfm_compress.distill.kd import (LogitTraining, TensorDistillConfig, check_training_fields,
+                                    evaluation_agreement, train_student, training_config)
 from hfm_compress.sources.modules import TensorTeacher
 from hfm_compress.prune.vit import check_vit_shape_fields, shrink_vit
 
 
 @register_config
 @dataclasses.dataclass(frozen=True)
-class VitDistillConfig(StepConfig):
+class VitDistillConfig(LogitTraining):
     """Which teacher layers the student starts from, and how long it trains."""
 
     TYPE = "distill-vit"
@@ -47,10 +47,7 @@ class VitDistillConfig(StepConfig):
     # on 1,200 phantoms, 97.7% after 12 epochs on 3,000 (164 s on 2 CPU cores).
     epochs: int = 10
     lr: float = 5e-4
-    batch_size: int = 64
     temperature: float = 2.0
-    alpha: float = 0.7
-    seed: int = 0
 
     def __post_init__(self) -> None:
         check_vit_shape_fields(self.TYPE, self.heads_keep, self.ffn_keep, self.layers)

@@ -18,11 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from hfm_compress.configs import StepConfig, StepContext, StepReport, check_range, parameter_count, register_config
+from hfm_compress.configs import StepContext, StepReport, check_range, parameter_count, register_config
 from hfm_compress.errors import CompressError
 from hfm_compress.sources.arrays import TensorData, TensorSet
-from hfm_compress.distill.kd import (TensorDistillConfig, check_training_fields, evaluation_agreement,
-                                        train_student, training_config)
+from hfm_compress.distill.kd import (LogitTraining, TensorDistillConfig, check_training_fields,
+                                    evaluation_agreement, train_student, training_config)
 from hfm_compress.sources.modules import TensorTeacher, import_factory
 
 CALIBRATION_BATCH = 64
@@ -30,7 +30,7 @@ CALIBRATION_BATCH = 64
 
 @register_config
 @dataclasses.dataclass(frozen=True)
-class ChannelPruneConfig(StepConfig):
+class ChannelPruneConfig(LogitTraining):
     """Which fraction of each block's channels to keep, and how long to recover."""
 
     TYPE = "prune-channels"
@@ -44,10 +44,6 @@ class ChannelPruneConfig(StepConfig):
     recover_epochs: int = 10
     # Lower than kd's: the pruned model starts close to a good solution and only has to re-balance.
     lr: float = 1e-3
-    batch_size: int = 64
-    temperature: float = 4.0
-    alpha: float = 0.7
-    seed: int = 0
 
     def __post_init__(self) -> None:
         check_range("prune-channels", "keep_ratio", self.keep_ratio, 0.01, 1.0)

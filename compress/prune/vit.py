@@ -24,12 +24,12 @@ from typing import Any
 
 import numpy as np
 
-from hfm_compress.configs import StepConfig, StepContext, StepReport, parameter_count, register_config
+from hfm_compress.configs import StepContext, StepReport, parameter_count, register_config
 from hfm_compress.errors import CompressError
 from hfm_compress.prune.encoder import Encoder, check_keep, check_layers, resolve_keep
 from hfm_compress.sources.arrays import TensorData, TensorSet
-from hfm_compress.distill.kd import (TensorDistillConfig, check_training_fields, evaluation_agreement,
-                                        train_student, training_config)
+from hfm_compress.distill.kd import (LogitTraining, TensorDistillConfig, check_training_fields,
+                                    evaluation_agreement, train_student, training_config)
 from hfm_compress.sources.modules import TensorTeacher
 
 SCORE_BATCH = 32  # calibration images per backward pass when scoring
@@ -37,7 +37,7 @@ SCORE_BATCH = 32  # calibration images per backward pass when scoring
 
 @register_config
 @dataclasses.dataclass(frozen=True)
-class HeadPruneConfig(StepConfig):
+class HeadPruneConfig(LogitTraining):
     """How many heads (and FFN neurons, layers) each ViT layer keeps, and how long to recover."""
 
     TYPE = "prune-heads"
@@ -54,11 +54,7 @@ class HeadPruneConfig(StepConfig):
     recover_epochs: int = 3
     # Low: the pruned model starts near a good solution; a high rate would undo what the kept heads know.
     lr: float = 2e-4
-    batch_size: int = 64
     temperature: float = 2.0
-    # Soft-target weight; the phantom labels get 1 - alpha.
-    alpha: float = 0.7
-    seed: int = 0
 
     def __post_init__(self) -> None:
         check_vit_shape_fields(self.TYPE, self.heads_keep, self.ffn_keep, self.layers)

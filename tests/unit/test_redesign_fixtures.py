@@ -41,6 +41,17 @@ def test_the_all_step_types_file_loads_as_a_recipe_file() -> None:
     assert len({s.TYPE for s in steps}) == len(steps) == 15
 
 
+def test_every_step_type_keeps_its_defaults() -> None:
+    """A recipe entry that names only `type` means what it meant before the redesign."""
+    from hfm_compress.steps import config_types
+
+    data = json.loads((FIXTURES / "manifests" / "all-step-types.recipe.json").read_text())
+    types = config_types()
+    assert sorted(types) == sorted(step["type"] for step in data["steps"])
+    for step in data["steps"]:
+        assert types[step["type"]]().to_dict() == step
+
+
 def _outputs(artifact: Path, profile: str, inputs: object) -> np.ndarray:
     model = hfm_runtime.load(artifact, profile=profile)
     if isinstance(inputs, list):
