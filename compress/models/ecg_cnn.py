@@ -109,21 +109,3 @@ def _check_arguments(widths: Sequence[int], kernel: int, classes: int, in_channe
         raise ConfigError(f"dims = {dims!r}; expected 1 or 2")
     if not 0.0 <= dropout < 1.0:
         raise ConfigError(f"dropout = {dropout!r}; expected a number from 0 to below 1")
-
-
-def auto_steps(profile: Any, teacher: Any) -> tuple[list[Any], list[str]]:
-    """The `auto` recipe's torch steps for an ecg_cnn teacher (hook of `tensor_recipes`): distil into the
-    STUDENT_KWARGS student when the teacher's INT8 weights alone would not fit the profile's size budget."""
-    from hfm_compress.distill.kd import TensorDistillConfig
-
-    parameters = sum(p.numel() for p in teacher.model.parameters())
-    int8_kb, budget_kb = parameters / 1000, profile.artifact_size_mb * 1000
-    if int8_kb <= 0.5 * budget_kb:
-        return [], [f"no distillation: the teacher's {parameters:,} weights are ~{int8_kb:.0f} KB at INT8, within "
-                    f"half the {budget_kb:g} KB budget of profile {profile.name}"]
-    student = ecg_cnn(**STUDENT_KWARGS)
-    student_parameters = sum(p.numel() for p in student.parameters())
-    return [TensorDistillConfig(student_kwargs="ecg-student")], [
-        f"kd into the ecg-student CNN ({student_parameters:,} weights, ~{student_parameters / 1000:.0f} KB at INT8):"
-        f" the teacher's {parameters:,} weights (~{int8_kb:.0f} KB at INT8) do not fit half the {budget_kb:g} KB "
-        f"budget of profile {profile.name}, and the other half is left for the graph, manifest and ORT copy"]

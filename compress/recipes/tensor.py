@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from hfm_compress.configs import StepConfig
 from hfm_compress.errors import ConfigError
@@ -77,9 +78,7 @@ def _family_steps(profile: DeviceProfile, teacher: TensorTeacher) -> tuple[list[
     """Distillation/pruning steps that the teacher's family supports; none for an unknown architecture."""
     family = _family(teacher)
     if family == "ecg_cnn":
-        from hfm_compress.models.ecg_cnn import auto_steps
-
-        return auto_steps(profile, teacher)
+        return ecg_auto_steps(profile, teacher)
     if family in ("vit", "segformer"):
         return _imaging_student_steps(profile, teacher)
     return [], [f"no distillation or pruning: {teacher.model_type} is not a family these steps know (ecg_cnn, ViT, "
@@ -121,3 +120,22 @@ def _family(teacher: TensorTeacher) -> str:
         if teacher.model_type.lower().startswith(family):
             return family
     return teacher.model_type
+
+
+def ecg_auto_steps(profile: DeviceProfile, teacher: TensorTeacher) -> tuple[list[Any], list[str]]:
+    """The `auto` recipe's torch steps for an ecg_cnn teacher: distil into the STUDENT_KWARGS student when the
+    teacher's INT8 weights alone would not fit the profile's size budget."""
+    from hfm_compress.distill.kd import TensorDistillConfig
+    from hfm_compress.models.ecg_cnn import STUDENT_KWARGS, ecg_cnn
+
+    parameters = sum(p.numel() for p in teacher.model.parameters())
+    int8_kb, budget_kb = parameters / 1000, profile.artifact_size_mb * 1000
+    if int8_kb <= 0.5 * budget_kb:
+        return [], [f"no distillation: the teacher's {parameters:,} weights are ~{int8_kb:.0f} KB at INT8, within "
+                    f"half the {budget_kb:g} KB budget of profile {profile.name}"]
+    student = ecg_cnn(**STUDENT_KWARGS)
+    student_parameters = sum(p.numel() for p in student.parameters())
+    return [TensorDistillConfig(student_kwargs="ecg-student")], [
+        f"kd into the ecg-student CNN ({student_parameters:,} weights, ~{student_parameters / 1000:.0f} KB at INT8):"
+        f" the teacher's {parameters:,} weights (~{int8_kb:.0f} KB at INT8) do not fit half the {budget_kb:g} KB "
+        f"budget of profile {profile.name}, and the other half is left for the graph, manifest and ORT copy"]

@@ -279,7 +279,7 @@ def test_ort_format_errors(tmp_path):
 
 
 def test_auto_steps_distil_only_when_the_teacher_does_not_fit():
-    from hfm_compress.models.ecg_cnn import auto_steps
+    from hfm_compress.recipes.tensor import ecg_auto_steps as auto_steps
     from hfm_runtime.profiles import load_profile
 
     wearable = load_profile("wearable")
