@@ -42,7 +42,7 @@ def compress(
 ) -> None:
     """Distil/prune/quantize SOURCE into a verified artifact for a device profile; print teacher vs artifact."""
     import hfm_compress
-    from hfm_compress.distill.bert import DistillInterrupted
+    from hfm_compress.distill.loop import DistillInterrupted
 
     try:
         with progress_bar(not as_json) as progress:

@@ -22,8 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from hfm_compress.configs import Progress, StepConfig, StepReport, check_range, register_config
-from hfm_compress.distill.loop import (CHECKPOINT_NAME, DistillInterrupted, RunState, checkpoint_step, deferred_sigint,
-                                       load_checkpoint, progress_reporter, save_checkpoint)
+from hfm_compress.distill.loop import CHECKPOINT_NAME, RunState, progress_reporter, resume_state, train_steps
 from hfm_compress.distill.bert_targets import DistillLoss, TrainingData, teacher_targets, tokenize
 from hfm_compress.errors import CompressError, ConfigError
 from hfm_compress.prune.encoder import check_keep, check_layers
@@ -195,10 +194,7 @@ def distill(
     # The checkpoint's identity: a checkpoint resumes only the run with this config and data.
     run_id = {"config": config.to_dict(), "corpus": text_fingerprint(texts),
               "labels": None if labels is None else text_fingerprint([str(int(label)) for label in labels])}
-    state = RunState()
-    if resume and checkpoint.is_file():
-        state = load_checkpoint(checkpoint, run_id, student, optimizer, scheduler)
-    resumed_from = state.step if resume and checkpoint.is_file() else None
+    state, resumed_from = resume_state(checkpoint, run_id, student, optimizer, scheduler, resume)
 
     hidden_layers = [t for _, t in pairs] if config.hidden_weight > 0 else []
     # Attention maps are too big to keep: with that term the teacher runs at every step.
@@ -208,31 +204,20 @@ def distill(
     loss_fn = DistillLoss(teacher, config, classifier, pairs, targets, bf16=precision == "bf16")
     steps_per_epoch = math.ceil(len(texts) / config.batch_size)
     student.train(config.dropout)
-    try:
-        with progress_reporter(progress, total_steps) as report_progress, deferred_sigint() as stop:
-            while state.step < total_steps:
-                if stop.requested:
-                    raise KeyboardInterrupt
-                epoch, position = divmod(state.step, steps_per_epoch)
-                index = data.epoch_batches(config.seed, epoch, config.batch_size)[position]
-                loss = loss_fn(student, data.batch(index), index, data)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
-                optimizer.step()
-                scheduler.step()
-                state.record(epoch, float(loss.detach()))
-                report_progress(state)
-                if on_step is not None:
-                    on_step(state.step, state.last_loss)
-                if state.step % config.checkpoint_every == 0 or state.step == total_steps or stop.requested:
-                    save_checkpoint(checkpoint, run_id, student, optimizer, scheduler, state)
-    except KeyboardInterrupt:
-        saved = checkpoint if checkpoint.is_file() else None
-        where = (f"the checkpoint {saved} holds step {checkpoint_step(saved)}; run again with resume to continue"
-                 if saved else "no checkpoint was written yet")
-        raise DistillInterrupted(f"distillation interrupted at step {state.step} of {total_steps}; {where}",
-                                 saved) from None
+
+    def loss_of(epoch: int, position: int) -> "torch.Tensor":
+        index = data.epoch_batches(config.seed, epoch, config.batch_size)[position]
+        return loss_fn(student, data.batch(index), index, data)
+
+    with progress_reporter(progress, total_steps) as report_progress:
+        def report(state: RunState) -> None:
+            report_progress(state)
+            if on_step is not None:
+                on_step(state.step, state.last_loss)
+
+        train_steps(student, optimizer, scheduler, state, total=total_steps, steps_per_epoch=steps_per_epoch,
+                    loss_of=loss_of, report=report, checkpoint=checkpoint, run_id=run_id,
+                    checkpoint_every=config.checkpoint_every, label="distillation", max_grad_norm=1.0)
     student.eval()
 
     details = {

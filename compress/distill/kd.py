@@ -26,8 +26,7 @@ from typing import Any
 import numpy as np
 
 from hfm_compress.configs import Progress, StepConfig, StepContext, StepReport, check_range, parameter_count, register_config
-from hfm_compress.distill.loop import (DistillInterrupted, RunState, checkpoint_step, deferred_sigint, load_checkpoint,
-                                       save_checkpoint)
+from hfm_compress.distill.loop import RunState, resume_state, train_steps
 from hfm_compress.errors import CompressError, ConfigError
 from hfm_compress.sources.arrays import TensorData, TensorSet
 from hfm_compress.sources.modules import TensorTeacher, import_factory, is_module_reference
@@ -172,35 +171,23 @@ def train_student(student: Any, teacher_model: Any, train: TensorSet | None, con
     optimizer = torch.optim.AdamW(student.parameters(), lr=config.lr, weight_decay=1e-4)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=total, pct_start=0.2)
     run_id = {"config": {**config.to_dict(), **run_extra}, "corpus": train.fingerprint(), "labels": None}
-    state = RunState()
-    resumed_from = None
-    if resume and checkpoint.is_file():
-        state = load_checkpoint(checkpoint, run_id, student, optimizer, scheduler)
-        resumed_from = state.step
+    state, resumed_from = resume_state(checkpoint, run_id, student, optimizer, scheduler, resume)
+
+    def loss_of(epoch: int, position: int) -> Any:
+        index = epoch_order(config.seed, epoch, len(inputs))[position * config.batch_size:
+                                                              (position + 1) * config.batch_size]
+        return kd_loss(student(inputs[index]), targets[index], None if hard is None else hard[index],
+                       config.temperature, config.alpha)
+
+    def report(state: RunState) -> None:
+        epoch = (state.step - 1) // steps_per_epoch + 1
+        progress(f"{label}: epoch {epoch}/{config.epochs} loss {state.last_loss:.4f}", state.step, total)
+
     student.train()
     try:
-        with deferred_sigint() as stop:
-            while state.step < total:
-                if stop.requested:
-                    raise KeyboardInterrupt
-                epoch, position = divmod(state.step, steps_per_epoch)
-                index = epoch_order(config.seed, epoch, len(inputs))[position * config.batch_size:
-                                                                      (position + 1) * config.batch_size]
-                loss = kd_loss(student(inputs[index]), targets[index], None if hard is None else hard[index],
-                               config.temperature, config.alpha)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                scheduler.step()
-                state.record(epoch, float(loss.detach()))
-                progress(f"{label}: epoch {epoch + 1}/{config.epochs} loss {state.last_loss:.4f}", state.step, total)
-                if state.step % config.checkpoint_every == 0 or state.step == total or stop.requested:
-                    save_checkpoint(checkpoint, run_id, student, optimizer, scheduler, state)
-    except KeyboardInterrupt:
-        saved = checkpoint if checkpoint.is_file() else None
-        where = (f"the checkpoint {saved} holds step {checkpoint_step(saved)}; run again with resume to continue"
-                 if saved else "no checkpoint was written yet")
-        raise DistillInterrupted(f"{label} interrupted at step {state.step} of {total}; {where}", saved) from None
+        train_steps(student, optimizer, scheduler, state, total=total, steps_per_epoch=steps_per_epoch,
+                    loss_of=loss_of, report=report, checkpoint=checkpoint, run_id=run_id,
+                    checkpoint_every=config.checkpoint_every, label=label)
     finally:
         student.eval()
     return TrainResult(loss_by_epoch=state.epoch_means(), steps=total, resumed_from_step=resumed_from)

@@ -147,3 +147,45 @@ def deferred_sigint() -> Iterator[StopRequest]:
         yield stop
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def resume_state(checkpoint: Path, run_id: dict[str, Any], student: "torch.nn.Module", optimizer: Any,
+                 scheduler: Any, resume: bool) -> tuple[RunState, int | None]:
+    """The run's state: from `checkpoint` when resuming and it exists (then also its step), else a fresh one."""
+    if resume and checkpoint.is_file():
+        state = load_checkpoint(checkpoint, run_id, student, optimizer, scheduler)
+        return state, state.step
+    return RunState(), None
+
+
+def train_steps(student: "torch.nn.Module", optimizer: Any, scheduler: Any, state: RunState, *, total: int,
+                steps_per_epoch: int, loss_of: Callable[[int, int], Any], report: Callable[[RunState], None],
+                checkpoint: Path, run_id: dict[str, Any], checkpoint_every: int, label: str,
+                max_grad_norm: float | None = None) -> None:
+    """The step loop every distillation shares, from `state.step` to `total`: `loss_of(epoch, position)` gives the
+    step's loss; a checkpoint every `checkpoint_every` steps and at the end. The first Ctrl-C finishes the step,
+    writes a checkpoint and raises `DistillInterrupted` naming it."""
+    import torch
+
+    try:
+        with deferred_sigint() as stop:
+            while state.step < total:
+                if stop.requested:
+                    raise KeyboardInterrupt
+                epoch, position = divmod(state.step, steps_per_epoch)
+                loss = loss_of(epoch, position)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if max_grad_norm is not None:
+                    torch.nn.utils.clip_grad_norm_(student.parameters(), max_grad_norm)
+                optimizer.step()
+                scheduler.step()
+                state.record(epoch, float(loss.detach()))
+                report(state)
+                if state.step % checkpoint_every == 0 or state.step == total or stop.requested:
+                    save_checkpoint(checkpoint, run_id, student, optimizer, scheduler, state)
+    except KeyboardInterrupt:
+        saved = checkpoint if checkpoint.is_file() else None
+        where = (f"the checkpoint {saved} holds step {checkpoint_step(saved)}; run again with resume to continue"
+                 if saved else "no checkpoint was written yet")
+        raise DistillInterrupted(f"{label} interrupted at step {state.step} of {total}; {where}", saved) from None

@@ -16,7 +16,8 @@ transformers = pytest.importorskip("transformers")
 tokenizers = pytest.importorskip("tokenizers")
 
 from hfm_compress.configs import config_from_dict  # noqa: E402
-from hfm_compress.distill.bert import DistillConfig, DistillInterrupted, distill  # noqa: E402
+from hfm_compress.distill.bert import DistillConfig, distill  # noqa: E402
+from hfm_compress.distill.loop import DistillInterrupted  # noqa: E402
 from hfm_compress.errors import CompressError, ConfigError  # noqa: E402
 from hfm_compress.prune.bert import (  # noqa: E402
     MagnitudePruneConfig,

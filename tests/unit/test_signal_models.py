@@ -17,7 +17,7 @@ ort = pytest.importorskip("onnxruntime")
 from hfm_compress.prune.channels import ChannelPruneConfig, channel_importance, kept_count, top_channels  # noqa: E402
 from hfm_compress.prune.channels import run_step as prune_step  # noqa: E402
 from hfm_compress.configs import config_from_dict  # noqa: E402
-from hfm_compress.distill.bert import DistillInterrupted  # noqa: E402
+from hfm_compress.distill.loop import DistillInterrupted  # noqa: E402
 from hfm_compress.errors import CompressError, ConfigError  # noqa: E402
 from hfm_compress.ort_format import convert_to_ort  # noqa: E402
 from hfm_compress.models.ecg_cnn import (  # noqa: E402
