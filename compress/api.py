@@ -13,7 +13,9 @@ from typing import Any, Sequence
 
 from hfm_compress.configs import Progress, no_progress
 from hfm_compress.errors import CompressError
-from hfm_compress.recipes.text import AUTO, DEFAULT_RECIPE, Recipe
+from hfm_compress.recipes import AUTO, Recipe
+from hfm_compress.recipes import plan_recipe as plan_for_profile
+from hfm_compress.recipes.text import DEFAULT_RECIPE
 from hfm_compress.run import CompressResult
 from hfm_runtime.profiles import DeviceProfile
 
@@ -66,20 +68,9 @@ def compress(source: str | Path, profile: str | DeviceProfile, recipe: str | Non
 
 def plan_recipe(recipe: str | None, profile: str | DeviceProfile, teacher: Any = None,
                 corpus: Sequence[str] = ()) -> Recipe:
-    """The steps (and, for `auto`, one reason per choice) that `recipe` means for `profile`.
-
-    `auto` needs the loaded teacher (and, for text, the corpus the distill and vocab steps would use); a named recipe
-    or a recipe file does not. An imaging/signal teacher (`TensorTeacher`) gets that modality's recipes."""
-    from hfm_compress.sources.modules import TensorTeacher
-
-    device = _profile(profile)
-    if isinstance(teacher, TensorTeacher):
-        from hfm_compress.recipes.tensor import plan_tensor_recipe
-
-        return plan_tensor_recipe(recipe, device, teacher)
-    from hfm_compress.recipes.text import plan_recipe as plan_text_recipe
-
-    return plan_text_recipe(recipe, device, teacher, corpus)
+    """The steps (and, for `auto`, one reason per choice) that `recipe` means for `profile` (a name, a .toml path
+    or a `DeviceProfile`); see `hfm_compress.recipes.plan_recipe`."""
+    return plan_for_profile(recipe, _profile(profile), teacher, corpus)
 
 
 def _compress_text(source: str, device: DeviceProfile, out: Path, recipe: str | None, task: str,

@@ -8,12 +8,11 @@ from calibration frames/windows cost nothing per call, which a frame-rate or per
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 from hfm_compress.configs import StepConfig
 from hfm_compress.errors import ConfigError
-from hfm_compress.recipes.text import AUTO, Recipe, load_recipe_file
+from hfm_compress.recipes import AUTO, Recipe, recipe_file
 from hfm_compress.sources.modules import TensorTeacher
 from hfm_runtime.profiles import DeviceProfile
 
@@ -46,9 +45,9 @@ def plan_tensor_recipe(name: str | None, profile: DeviceProfile, teacher: Tensor
         return Recipe("int8", [_export(), _static_int8()])
     if name == AUTO:
         return auto_tensor_recipe(profile, teacher)
-    path = Path(name)
-    if path.suffix.lower() in (".toml", ".json") or path.exists():
-        return Recipe(path.name, load_recipe_file(path))
+    from_file = recipe_file(name)
+    if from_file is not None:
+        return from_file
     raise ConfigError(f"unknown recipe {name!r} for a {teacher.task} model; expected one of "
                       f"{', '.join(TENSOR_RECIPES)} or a .toml/.json recipe file")
 

@@ -8,23 +8,17 @@ drove it; the reasons go into the manifest and the CLI output.
 from __future__ import annotations
 
 import dataclasses
-import json
-import sys
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
-from hfm_compress.configs import StepConfig, config_from_dict
+from hfm_compress.configs import StepConfig
 from hfm_compress.errors import CompressError, ConfigError
+from hfm_compress.recipes import AUTO, Recipe, recipe_file
 from hfm_runtime.profiles import DeviceProfile
 
 if TYPE_CHECKING:
     from hfm_compress.quantize.int4 import Int4WeightOnlyConfig
     from hfm_compress.sources.text import TextTeacher
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 
 def _fp32(profile: DeviceProfile) -> list[StepConfig]:
@@ -47,7 +41,6 @@ NAMED_RECIPES: dict[str, Callable[[DeviceProfile], list[StepConfig]]] = {
     "int8": _int8,
 }
 DEFAULT_RECIPE = "int8"
-AUTO = "auto"
 # Texts the auto distillation trains on in all (passes x corpus lines, at most the distill default of 20 passes), per
 # training precision (distill.training_precision): a fixed amount of time, so a bigger corpus gets fewer passes rather
 # than a longer run. MiniLM-L6 -> 3 layers on 2 CPU cores: ~100,000 texts in fp32 or ~170,000 under bf16 autocast take
@@ -56,16 +49,7 @@ AUTO_DISTILL_TEXTS = {"fp32": 100_000, "bf16": 170_000}
 BYTES_PER_WEIGHT = {"int8": 1.0, "fp32": 4.0}
 
 
-@dataclasses.dataclass(frozen=True)
-class Recipe:
-    """Resolved recipe: display name, steps, and (for `auto`) one reason per choice."""
-
-    name: str
-    steps: list[StepConfig]
-    reasons: tuple[str, ...] = ()
-
-
-def plan_recipe(name_or_file: str | None, profile: DeviceProfile, teacher: "TextTeacher | None" = None,
+def plan_text_recipe(name_or_file: str | None, profile: DeviceProfile, teacher: "TextTeacher | None" = None,
                 corpus: Sequence[str] = ()) -> Recipe:
     """A named recipe for `profile`, `auto` (needs the loaded teacher and the corpus), or a recipe file."""
     name = name_or_file or DEFAULT_RECIPE
@@ -76,16 +60,16 @@ def plan_recipe(name_or_file: str | None, profile: DeviceProfile, teacher: "Text
         return auto_recipe(profile, teacher_shape(teacher, corpus), len(corpus))
     if name in NAMED_RECIPES:
         return Recipe(name, NAMED_RECIPES[name](profile))
-    path = Path(name)
-    if path.suffix.lower() in (".toml", ".json") or path.exists():
-        return Recipe(path.name, load_recipe_file(path))
+    from_file = recipe_file(name)
+    if from_file is not None:
+        return from_file
     raise ConfigError(f"unknown recipe {name!r}; expected one of {', '.join([*NAMED_RECIPES, AUTO])} or a "
                       ".toml/.json recipe file")
 
 
 def resolve_recipe(name_or_file: str | None, profile: DeviceProfile) -> tuple[str, list[StepConfig]]:
     """A named recipe for `profile`, or the steps of a recipe file; returns (display name, steps)."""
-    recipe = plan_recipe(name_or_file, profile)
+    recipe = plan_text_recipe(name_or_file, profile)
     return recipe.name, recipe.steps
 
 
@@ -364,17 +348,3 @@ def _size_reason(profile: DeviceProfile, size: _SizeModel, student: _Student, ro
     return (estimate + ": over budget even for the smallest student tried; a BERT-family encoder of hidden size "
             f"{shape.hidden} cannot fit this profile (hfm_runtime.load() will refuse the artifact), it needs a "
             "smaller architecture")
-
-
-def load_recipe_file(path: Path) -> list[StepConfig]:
-    if not path.is_file():
-        raise ConfigError(f"recipe file {path} does not exist")
-    text = path.read_text(encoding="utf-8")
-    try:
-        data: Any = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"recipe file {path} cannot be parsed ({exc})") from None
-    steps = data.get("steps") if isinstance(data, dict) else data
-    if not isinstance(steps, list) or not steps:
-        raise ConfigError(f"recipe file {path} has no steps; expected a list of step tables ([[steps]] in TOML)")
-    return [config_from_dict(step) for step in steps]

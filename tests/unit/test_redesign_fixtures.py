@@ -16,7 +16,7 @@ pytest.importorskip("torch")
 import hfm_compress  # noqa: E402
 import hfm_runtime  # noqa: E402
 from hfm_compress.configs import config_from_dict  # noqa: E402
-from hfm_compress.recipes.text import load_recipe_file  # noqa: E402
+from hfm_compress.recipes import load_recipe_file  # noqa: E402
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 sys.path.insert(0, str(FIXTURES))

@@ -20,7 +20,8 @@ from hfm_compress.errors import CompressError, ConfigError  # noqa: E402
 from hfm_compress.run import checkpoint_folder  # noqa: E402
 from hfm_compress.run import compress_model as compress_text_model  # noqa: E402
 from hfm_compress.prune.bert import count_parameters  # noqa: E402
-from hfm_compress.recipes.text import TeacherShape, auto_recipe, load_recipe_file, plan_recipe  # noqa: E402
+from hfm_compress.recipes import load_recipe_file, plan_recipe  # noqa: E402
+from hfm_compress.recipes.text import TeacherShape, auto_recipe  # noqa: E402
 from hfm_compress.sources.text import load_teacher  # noqa: E402
 from hfm_compress.sources.texts import load_text_data  # noqa: E402
 from hfm_compress.modality.text import TorchStepRunner  # noqa: E402
