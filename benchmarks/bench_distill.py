@@ -35,13 +35,15 @@ TWO_LAYERS = {"steps": [
 
 def build(name: str, recipe: str, folder: Path, reuse: bool) -> tuple[Path, float | None]:
     """The artifact and its build seconds (None when an earlier run's artifact is reused)."""
-    from hfm_compress.cli.compress_cmd import run_compress
+    import hfm_compress
+    from hfm_compress.cli.progress import progress_bar
 
     out = folder / f"{name}.hfm"
     if reuse and out.exists():
         return out, None
     started = time.perf_counter()
-    run_compress("default", "clinic-cpu", out, recipe, "embedding", None, None, show_progress=True)
+    with progress_bar() as progress:
+        hfm_compress.compress("default", "clinic-cpu", recipe, out=out, task="embedding", progress=progress)
     return out, time.perf_counter() - started
 
 
@@ -54,13 +56,13 @@ def main() -> None:
 
     import hfm_runtime
     from hfm_compress.data import load_texts
-    from hfm_compress.evaluate import interleaved_latency_ms
+    from hfm_compress.evaluate.latency import interleaved_latency_ms
     from hfm_compress.export import ExportConfig, export_onnx
-    from hfm_compress.metrics import embedding_fidelity
-    from hfm_compress.pipeline import export_module
-    from hfm_compress.recipes import distill_passes
-    from hfm_compress.reference import teacher_outputs, text_preprocessor
-    from hfm_compress.sources import load_text_teacher
+    from hfm_compress.evaluate.metrics import embedding_fidelity
+    from hfm_compress.modality.text import export_module
+    from hfm_compress.recipes.text import distill_passes
+    from hfm_compress.sources.reference import teacher_outputs, text_preprocessor
+    from hfm_compress.sources.text import load_text_teacher
     from hfm_runtime.postprocess import mean_pool_l2
 
     folder = OUT_DIR / "distill"

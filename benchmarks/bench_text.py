@@ -37,14 +37,14 @@ def main() -> None:
     from onnxruntime.quantization import quantize_dynamic
 
     import hfm_runtime
-    from hfm_compress.cli.compress_cmd import run_compress
+    import hfm_compress
     from hfm_compress.data import load_texts
-    from hfm_compress.evaluate import interleaved_latency_ms
+    from hfm_compress.evaluate.latency import interleaved_latency_ms
     from hfm_compress.export import ExportConfig
-    from hfm_compress.metrics import embedding_fidelity
-    from hfm_compress.pipeline import export_module
-    from hfm_compress.reference import forward, teacher_outputs, text_preprocessor
-    from hfm_compress.sources import load_text_teacher
+    from hfm_compress.evaluate.metrics import embedding_fidelity
+    from hfm_compress.modality.text import export_module
+    from hfm_compress.sources.reference import forward, teacher_outputs, text_preprocessor
+    from hfm_compress.sources.text import load_text_teacher
     from hfm_compress.export import export_onnx
     from hfm_compress.optimize import OptimizeConfig, optimize_onnx
 
@@ -57,7 +57,7 @@ def main() -> None:
     artifact = args.artifact
     if artifact is None:
         artifact = work / "ours.hfm"
-        run_compress("default", args.profile, artifact, args.recipe, "embedding", None, None, show_progress=False)
+        hfm_compress.compress("default", args.profile, args.recipe, out=artifact, task="embedding")
 
     # ONNX fp32 export (plain) and ORT-fused, built with the toolchain's own export/optimise steps.
     plain = work / "fp32.onnx"

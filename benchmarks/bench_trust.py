@@ -35,9 +35,9 @@ def build_artifacts() -> dict[str, Path]:
     for recipe in ("fp32", "int8"):
         path = WORK / f"minilm-{recipe}.hfm"
         if not path.exists():
-            subprocess.run([str(Path(sys.executable).parent / "hfm-compress"), "compress", "default", "--profile", "clinic-cpu",
-                            "--out", str(path), "--recipe", recipe, "--json"], check=True, stdout=subprocess.DEVNULL,
-                           cwd=REPO)
+            import hfm_compress
+
+            hfm_compress.compress("default", "clinic-cpu", recipe, out=path)
         legacy = WORK / f"minilm-{recipe}-legacy.hfm"  # what the earlier runtime can read: no signature.json
         with zipfile.ZipFile(path) as src, zipfile.ZipFile(legacy, "w", zipfile.ZIP_DEFLATED) as dst:
             for name in src.namelist():

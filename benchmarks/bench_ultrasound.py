@@ -3,7 +3,7 @@ ultrasound-host profile, side by side in one run, with frames per second at the 
 
 Usage: python benchmarks/bench_ultrasound.py [--teachers DIR] [--reuse]
 Teachers default to benchmarks/out/teachers/{us-vit,us-segformer} (train_ultrasound_teachers.py writes them).
-Artifacts are built with the CLI (`hfm-compress compress TEACHER --profile ultrasound-host --recipe fp32|int8|auto`).
+Artifacts are built with the toolchain API (`hfm_compress.compress(TEACHER, "ultrasound-host", "fp32"|"int8"|"auto", ...)`).
 Latency: batch 1, the profile's intra-op threads (4, capped at this machine's cores), contenders interleaved by blocks
 on the same held-out phantoms. Writes benchmarks/out/ultrasound.json.
 """
@@ -26,7 +26,7 @@ TRAIN = "synth:ultrasound?n=1000"
 
 
 def run_task(kind: str, teacher: Path, folder: Path, reuse: bool) -> dict:
-    from hfm_compress.tensor_data import load_set
+    from hfm_compress.sources.arrays import load_set
 
     paths = {recipe: folder / f"{teacher.name}-{recipe}.hfm" for recipe in RECIPES}
     manifests = {recipe: build(teacher, recipe, path, reuse, PROFILE, DATA, TRAIN) for recipe, path in paths.items()}

@@ -3,7 +3,7 @@ side by side in one run, then 24 hours of simulated ECG streamed through the run
 
 Usage: python benchmarks/bench_wearable.py [--teacher DIR] [--hours 24] [--reuse]
 The teacher defaults to benchmarks/out/teachers/ecg-cnn (train_ecg_teacher.py writes it). Artifacts are built with
-the CLI (`hfm-compress compress TEACHER --profile wearable --recipe fp32|int8|auto`); `--reuse` keeps built ones.
+the toolchain API (`hfm_compress.compress(TEACHER, "wearable", "fp32"|"int8"|"auto", ...)`); `--reuse` keeps built ones.
 Per-window latency: 1 thread, batch 1, the three contenders interleaved by blocks on the same held-out windows.
 Session memory: RSS after opening the session minus before, in a fresh process (first session: includes ONNX
 Runtime's one-time environment set-up) and again in the same process (the model's own cost); median of 3.
@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -52,12 +50,13 @@ def build(teacher: Path, recipe: str, out: Path, reuse: bool, profile: str = "we
           train: str | None = None) -> dict:
     if not (reuse and out.exists()):
         started = time.perf_counter()
-        command = [str(Path(sys.executable).parent / "hfm-compress"), "compress", str(teacher), "--profile", profile,
-                   "--out", str(out), "--recipe", recipe, "--calib", data, "--eval", data, "--train", train or data,
-                   "--json"]
-        result = subprocess.run(command, capture_output=True, text=True)
-        if result.returncode != 0:
-            raise SystemExit(f"compress --recipe {recipe} failed: {result.stderr.strip()[-1500:]}")
+        import hfm_compress
+        from hfm_compress.errors import CompressError
+
+        try:
+            hfm_compress.compress(str(teacher), profile, recipe, out=out, calib=data, eval=data, train=train or data)
+        except CompressError as exc:
+            raise SystemExit(f"compress --recipe {recipe} failed: {exc}") from None
         print(f"built {out.name} in {time.perf_counter() - started:.0f} s")
     from hfm_runtime.artifact import read_artifact
 
@@ -73,7 +72,7 @@ def session_memory(path: Path, ort: bool, repeats: int = 3) -> tuple[float, floa
 
 def latency(paths: dict[str, Path], windows, profile: str = "wearable") -> dict[str, float]:
     """Median ms per input at the profile's threads; contenders interleaved (`evaluate.interleaved_latency_ms`)."""
-    from hfm_compress.evaluate import interleaved_latency_ms
+    from hfm_compress.evaluate.latency import interleaved_latency_ms
     from hfm_runtime.artifact import read_artifact
     from hfm_runtime.profiles import load_profile
     from hfm_runtime.session import SessionSettings
@@ -138,7 +137,7 @@ def main() -> None:
                                "wearable" if recipe == "auto" else str(HERE / "wearable-reference.toml"))
                  for recipe, path in paths.items()}
 
-    from hfm_compress.tensor_data import load_set
+    from hfm_compress.sources.arrays import load_set
 
     auto_manifest = manifests["auto"]
     evaluation = load_set("synth:ecg", "evaluation", auto_manifest["task"], auto_manifest["preprocessing"])

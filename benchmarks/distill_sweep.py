@@ -22,10 +22,10 @@ def main() -> None:
     parser.add_argument("configs", nargs="+", help="JSON objects of DistillConfig fields")
     args = parser.parse_args()
     from hfm_compress.data import load_texts
-    from hfm_compress.distill import DistillConfig, distill
-    from hfm_compress.metrics import embedding_fidelity
-    from hfm_compress.reference import teacher_outputs
-    from hfm_compress.sources import load_text_teacher
+    from hfm_compress.distill.bert import DistillConfig, distill
+    from hfm_compress.evaluate.metrics import embedding_fidelity
+    from hfm_compress.sources.reference import teacher_outputs
+    from hfm_compress.sources.text import load_text_teacher
 
     teacher = load_text_teacher("default")
     corpus = args.corpus.read_text(encoding="utf-8").splitlines() if args.corpus else load_texts("corpus")

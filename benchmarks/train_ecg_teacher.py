@@ -21,10 +21,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from hfm_compress.signal_models import FACTORY, TEACHER_KWARGS, ecg_cnn, ecg_preprocessing
+from hfm_compress.models.ecg_cnn import FACTORY, TEACHER_KWARGS, ecg_cnn, ecg_preprocessing
 from hfm_compress.synth.ecg import ECG_CLASSES
-from hfm_compress.tensor_data import SYNTH_DEFAULTS, load_set
-from hfm_compress.tensor_sources import save_module_folder
+from hfm_compress.sources.arrays import SYNTH_DEFAULTS, load_set
+from hfm_compress.sources.modules import save_module_folder
 
 TASK = "signal-classification"
 DEFAULT_OUT = Path(__file__).parent / "out" / "teachers" / "ecg-cnn"

@@ -28,8 +28,8 @@ import torch
 import torch.nn.functional as F
 
 from hfm_compress.synth import ultrasound
-from hfm_compress.tensor_data import SYNTH_DEFAULTS, load_set
-from hfm_compress.vision_sources import load_hf_vision_teacher
+from hfm_compress.sources.arrays import SYNTH_DEFAULTS, load_set
+from hfm_compress.sources.vision import load_hf_vision_teacher
 
 OUT = Path(__file__).parent / "out"
 SEG_LABELS = ("background", "lesion")

@@ -17,9 +17,9 @@ from common import print_table, write_json
 
 def main() -> None:
     from hfm_compress.data import load_texts
-    from hfm_compress.metrics import embedding_fidelity, row_cosines
-    from hfm_compress.reference import teacher_outputs
-    from hfm_compress.sources import load_text_teacher
+    from hfm_compress.evaluate.metrics import embedding_fidelity, row_cosines
+    from hfm_compress.sources.reference import teacher_outputs
+    from hfm_compress.sources.text import load_text_teacher
     from hfm_compress.vocab import VocabPruneConfig, prune_vocabulary
 
     keep_tops = [int(a) for a in sys.argv[1:]] or [3000, 12000, 20000, 25000]

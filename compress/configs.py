@@ -2,17 +2,20 @@
 
 A recipe is an ordered list of these; the artifact manifest records `to_dict()` of every step that ran, and
 `config_from_dict()` turns such a record (or a recipe file entry) back into the same config.
-Each concrete config registers itself with `@register_config` and validates its fields in `__post_init__`.
+Each concrete config validates its fields in `__post_init__`; the step registry (`steps.step_types()`, filled
+explicitly) says which types exist, so `config_from_dict` knows every type whatever modules were imported before.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar, Iterable, TypeVar
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Iterable, TypeVar
 
 from hfm_compress.errors import ConfigError
 
-_REGISTRY: dict[str, type["StepConfig"]] = {}
+# Every long operation reports (label, done, total); the CLI draws it as a progress bar.
+Progress = Callable[[str, int, int], None]
 C = TypeVar("C", bound=type["StepConfig"])
 
 
@@ -32,26 +35,29 @@ class StepConfig:
 
 
 def register_config(cls: C) -> C:
+    """Check that a config class names its type; registration itself is explicit, in `steps.step_types()`."""
     if not cls.TYPE:
         raise TypeError(f"{cls.__name__} must set TYPE")
-    if cls.TYPE in _REGISTRY:
-        raise TypeError(f"step type {cls.TYPE!r} registered twice")
-    _REGISTRY[cls.TYPE] = cls
     return cls
 
 
 def registered_types() -> list[str]:
-    return sorted(_REGISTRY)
+    from hfm_compress.steps import config_types
+
+    return sorted(config_types())
 
 
 def config_from_dict(data: dict[str, Any]) -> StepConfig:
     """Rebuild a config from its `to_dict()` form; unknown types, versions or fields are rejected by name."""
     if not isinstance(data, dict):
         raise ConfigError(f"a recipe step must be a table/object, got {type(data).__name__}")
+    from hfm_compress.steps import config_types
+
+    types = config_types()
     step_type = data.get("type")
-    if step_type not in _REGISTRY:
-        raise ConfigError(f"unknown step type {step_type!r}; expected one of {', '.join(registered_types())}")
-    cls = _REGISTRY[step_type]
+    if step_type not in types:
+        raise ConfigError(f"unknown step type {step_type!r}; expected one of {', '.join(sorted(types))}")
+    cls = types[step_type]
     version = data.get("version", cls.VERSION)
     if version != cls.VERSION:
         raise ConfigError(f"step {step_type!r} has version {version!r}; this toolchain reads version {cls.VERSION}")
@@ -106,3 +112,20 @@ class StepReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {"step": self.step, "config": self.config, "details": self.details, "seconds": round(self.seconds, 3)}
+
+
+def no_progress(label: str, done: int, total: int) -> None:
+    """The default `Progress`: report nothing."""
+
+
+@dataclasses.dataclass
+class StepContext:
+    """What a torch step of an imaging/signal model gets besides its config, the models and the data."""
+
+    checkpoint_dir: Path  # where long steps keep checkpoints (resume continues from them)
+    resume: bool
+    progress: Progress
+
+
+def parameter_count(model: Any) -> int:
+    return int(sum(p.numel() for p in model.parameters()))

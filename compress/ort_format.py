@@ -18,14 +18,39 @@ Choices, and why:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import os
 import shutil
+import time
 from pathlib import Path
+from typing import Any
 
+from hfm_compress.configs import StepConfig, StepReport
 from hfm_compress.errors import CompressError
 
 TARGET_PLATFORMS = ("arm", "amd64")
+ORT_MEMBER = "model.ort"
+REQUIRED_OPERATORS_MEMBER = "required_operators.config"
+
+
+@dataclasses.dataclass(frozen=True)
+class OrtFormatConfig(StepConfig):
+    """Also carry the final model in ONNX Runtime's ORT format, with the operators a reduced build must include."""
+
+    TYPE = "ort-format"
+
+
+def add_ort_format(config: StepConfig, model_path: Path,
+                   workdir: Path) -> tuple[StepReport, dict[str, bytes], dict[str, Any]]:
+    """The `ort-format` step: its report, the artifact members it adds and the manifest's `model` entries."""
+    started = time.perf_counter()
+    ort_bytes, operators = convert_to_ort(model_path, workdir / "ort")
+    details = {"ort_bytes": len(ort_bytes), "onnx_bytes": model_path.stat().st_size,
+               "required_operators": [line for line in operators.splitlines() if line and not line.startswith("#")]}
+    report = StepReport(config.TYPE, config.to_dict(), details, time.perf_counter() - started)
+    members = {ORT_MEMBER: ort_bytes, REQUIRED_OPERATORS_MEMBER: operators.encode("utf-8")}
+    return report, members, {"ort_file": ORT_MEMBER, "required_operators": REQUIRED_OPERATORS_MEMBER}
 
 
 def convert_to_ort(onnx_path: Path, workdir: Path, target_platform: str = "arm") -> tuple[bytes, str]:

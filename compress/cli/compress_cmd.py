@@ -8,9 +8,9 @@ from typing import Annotated, Any, Optional
 import typer
 
 from hfm_compress.cli.errors import EXIT_INTERRUPTED, reports_errors
-from hfm_compress.cli.output import print_json, show, table
+from hfm_compress.cli.output import print_json, show
 from hfm_compress.cli.progress import progress_bar
-from hfm_compress.errors import CompressError
+from hfm_compress.cli.report import print_result
 
 
 @reports_errors
@@ -41,23 +41,18 @@ def compress(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Distil/prune/quantize SOURCE into a verified artifact for a device profile; print teacher vs artifact."""
-    from hfm_compress.distill import DistillInterrupted
-    from hfm_runtime.signing import load_private_key
+    import hfm_compress
+    from hfm_compress.distill.loop import DistillInterrupted
 
-    if out.suffix != ".hfm":
-        raise CompressError(f"--out {out} must end in .hfm")
-    signing_key = load_private_key(sign) if sign is not None else None  # a bad key fails before hours of work
     try:
-        if is_tensor_source(source, task):
-            result = run_tensor_compress(source, profile, out, recipe, task, calib, eval_texts, train, input_spec,
-                                         show_progress=not as_json, resume=resume)
-        else:
-            result = run_compress(source, profile, out, recipe, task or "embedding", _path(calib), _path(eval_texts),
-                                  allow_download, show_progress=not as_json, corpus=corpus, resume=resume)
+        with progress_bar(not as_json) as progress:
+            result = hfm_compress.compress(source, profile, recipe, out=out, task=task, calib=calib, eval=eval_texts,
+                                           train=train, corpus=corpus, input_spec=input_spec,
+                                           allow_download=allow_download, resume=resume, progress=progress, sign=sign)
     except DistillInterrupted as exc:
         typer.echo(f"interrupted: {exc} (the same command with --resume continues)", err=True)
         raise typer.Exit(EXIT_INTERRUPTED) from None
-    signature = _sign(result.path, signing_key) if signing_key is not None else None
+    signature = result.signature
     if as_json:
         print_json({"artifact": str(result.path), "manifest": result.manifest, "signature": signature})
         return
@@ -66,174 +61,12 @@ def compress(
         show(f"signed: manifest sha256 {signature['manifest_sha256']}, key id {', '.join(signature['untrusted_signers'])}")
 
 
-def _sign(path: Path, signing_key: Any) -> dict[str, Any]:
-    from hfm_runtime.artifact import read_artifact, sign_artifact
-
-    sign_artifact(path, signing_key)
-    return read_artifact(path).trust.to_dict()
-
-
 def run_compress(source: str, profile_name: str, out: Path, recipe: str | None, task: str, calib: Path | None,
                  eval_texts: Path | None, allow_download: bool = False, show_progress: bool = True,
                  corpus: Path | None = None, resume: bool = False) -> Any:
-    """Load the profile, texts and teacher, resolve the recipe (`auto` needs the teacher), run the pipeline."""
-    from hfm_compress.pipeline import compress_text_model
-    from hfm_compress.recipes import AUTO, DEFAULT_RECIPE, plan_recipe
-    from hfm_compress.sources import load_teacher
-    from hfm_compress.textdata import hold_out_from_corpus, load_text_data
-    from hfm_compress.torch_steps import uses_corpus
-    from hfm_runtime.profiles import load_profile
+    """Positional form of `hfm_compress.compress` for a text SOURCE, with a progress bar (kept for scripts)."""
+    import hfm_compress
 
-    device = load_profile(profile_name)
-    name = recipe or DEFAULT_RECIPE
-    plan = None if name == AUTO else plan_recipe(name, device)  # recipe errors before the slow teacher load
-    data = load_text_data(calib, eval_texts, corpus)
     with progress_bar(show_progress) as progress:
-        progress("load teacher", 0, 1)
-        teacher = load_teacher(source, task, allow_download)
-        progress("load teacher", 1, 1)
-        plan = plan or plan_recipe(name, device, teacher, data.corpus)
-        if uses_corpus(plan.steps):
-            data = hold_out_from_corpus(data)
-        return compress_text_model(teacher, plan.steps, device, out, data, progress, plan.name,
-                                   recipe_reasons=plan.reasons, resume=resume)
-
-
-def _path(value: str | None) -> Path | None:
-    return Path(value) if value is not None else None
-
-
-_OPTION = {"calibration": "calib", "evaluation": "eval", "train": "train"}
-
-
-def is_tensor_source(source: str, task: str | None) -> bool:
-    """An imaging/signal SOURCE: such a task, a package.module:factory, a module folder, or a HF vision folder."""
-    import json
-
-    from hfm_compress.tensor_sources import MODULE_SPEC_FILE, TENSOR_TASKS, is_module_reference
-
-    if task in TENSOR_TASKS or is_module_reference(source):
-        return True
-    folder = Path(source)
-    if (folder / MODULE_SPEC_FILE).is_file():
-        return True
-    try:
-        architectures = json.loads((folder / "config.json").read_text()).get("architectures") or []
-    except (OSError, ValueError):
-        return False
-    return any(a.endswith(("ForImageClassification", "ForSemanticSegmentation")) for a in architectures)
-
-
-def run_tensor_compress(source: str, profile_name: str, out: Path, recipe: str | None, task: str | None,
-                        calib: str | None, eval_data: str | None, train: str | None, input_spec: Path | None,
-                        show_progress: bool = True, resume: bool = False) -> Any:
-    """Imaging and signal models: data sets as arrays, `auto` by default (the profile's budgets pick the steps)."""
-    from hfm_compress.tensor_data import TensorData, load_set
-    from hfm_compress.tensor_pipeline import compress_tensor_model
-    from hfm_compress.tensor_recipes import plan_tensor_recipe
-    from hfm_compress.tensor_sources import load_tensor_teacher
-    from hfm_compress.tensor_steps import is_tensor_torch_step
-    from hfm_runtime.profiles import load_profile
-
-    device = load_profile(profile_name)
-    with progress_bar(show_progress) as progress:
-        progress("load teacher", 0, 1)
-        teacher = load_tensor_teacher(source, task, input_spec)
-        plan = plan_tensor_recipe(recipe, device, teacher)
-        progress("load data", 0, 1)
-        default = teacher.default_data
-        names = {"calibration": calib or default, "evaluation": eval_data or default, "train": train or default}
-        trains = any(is_tensor_torch_step(step) for step in plan.steps)
-        if not trains:
-            names.pop("train")
-        missing = [role for role, value in names.items() if value is None]
-        if missing:
-            raise CompressError(f"SOURCE {source} names no default data: pass {' and '.join('--' + _OPTION[r] for r in missing)}"
-                                " as .npz files or synth:ultrasound / synth:ecg")
-        sets = {role: load_set(value, role, teacher.task, teacher.preprocessing)
-                for role, value in names.items() if value is not None}
-        data = TensorData(sets["calibration"], sets["evaluation"], sets.get("train"))
-        progress("load data", 1, 1)
-        return compress_tensor_model(teacher, plan.steps, device, out, data, progress, plan.name,
-                                     recipe_reasons=plan.reasons, resume=resume)
-
-
-def print_result(result: Any) -> None:
-    if "texts" not in result.evaluation:
-        return print_tensor_result(result)
-    evaluation = result.evaluation
-    size, latency, fidelity = evaluation["size"], evaluation["latency_batch1"], evaluation["fidelity"]
-    rows = []
-    if latency.get("teacher_torch_fp32_ms") is not None:
-        rows.append(("teacher, PyTorch fp32", f"{size['teacher_fp32_mb']:.1f} MB", f"{latency['teacher_torch_fp32_ms']:.2f} ms",
-                     "reference", "", ""))
-    if latency.get("teacher_onnx_fp32_ms") is not None:
-        rows.append(("teacher, ONNX Runtime fp32", f"{size['teacher_fp32_mb']:.1f} MB",
-                     f"{latency['teacher_onnx_fp32_ms']:.2f} ms", "", "", ""))
-    rows.append((f"artifact ({result.manifest['model']['precision']})", f"{size['artifact_mb']:.1f} MB ({size['ratio']:.0%})",
-                 f"{latency['artifact_ms']:.2f} ms ({latency['ratio_vs_onnx_fp32'] or 0:.2f}x ORT fp32)",
-                 *_fidelity_cells(fidelity)))
-    show(table(f"{result.path}: teacher vs artifact on {evaluation['texts']['count']} held-out texts "
-               f"(batch 1, {latency['threads']} threads, this machine)",
-               ["model", "size", "latency p50", *_fidelity_headers(fidelity)], rows))
-    reasons = result.manifest.get("recipe_reasons") or []
-    if reasons:
-        show(table(f"Why these steps (recipe {result.manifest['recipe_name']})", ["choice and the budget behind it"],
-                   [(reason,) for reason in reasons]))
-    steps = [(r.step, f"{r.seconds:.1f} s", _summary(r.details)) for r in result.reports]
-    show(table("Recipe steps", ["step", "time", "what it did"], steps))
-
-
-def print_tensor_result(result: Any) -> None:
-    evaluation, manifest = result.evaluation, result.manifest
-    size, latency, fidelity = evaluation["size"], evaluation["latency_batch1"], evaluation["fidelity"]
-    unit = "frames" if manifest["task"] in ("image-classification", "segmentation") else "windows"
-    if manifest["task"] == "segmentation":
-        headers = ["Dice vs teacher (min)", "Dice vs truth"]
-        teacher_cells = ["reference", _num(fidelity.get("teacher_dice_vs_truth"))]
-        cells = [f"{fidelity['dice_vs_teacher']:.4f} ({fidelity['dice_vs_teacher_min']:.3f})",
-                 _num(fidelity.get("dice_vs_truth"))]
-    else:
-        headers = ["agreement", "accuracy", "max sensitivity drop"]
-        teacher_cells = ["reference", _num(fidelity.get("teacher_accuracy")), ""]
-        cells = [f"{fidelity['agreement']:.4f}", _num(fidelity.get("accuracy")), _num(fidelity.get("max_sensitivity_drop"))]
-    rows = [("teacher, PyTorch fp32", f"{size['teacher_fp32_mb']:.3f} MB", f"{latency['teacher_torch_fp32_ms']:.2f} ms", *teacher_cells)]
-    if latency.get("teacher_onnx_fp32_ms") is not None:
-        rows.append(("teacher, ONNX Runtime fp32", f"{size['teacher_fp32_mb']:.3f} MB",
-                     f"{latency['teacher_onnx_fp32_ms']:.2f} ms", *teacher_cells))
-    rows.append((f"artifact ({manifest['model']['precision']}, {latency['model_format']})",
-                 f"{size['artifact_mb']:.3f} MB ({size['ratio']:.1%})",
-                 f"{latency['artifact_ms']:.2f} ms ({latency['ratio_vs_onnx_fp32'] or 0:.2f}x ORT fp32, "
-                 f"{latency['per_second']:g} {unit}/s)", *cells))
-    show(table(f"{result.path}: teacher vs artifact on {evaluation['data']['count']} held-out {unit} "
-               f"(batch 1, {latency['threads']} threads, this machine)", ["model", "size", "latency p50", *headers], rows))
-    reasons = manifest.get("recipe_reasons") or []
-    if reasons:
-        show(table(f"Why these steps (recipe {manifest['recipe_name']})", ["choice and the budget behind it"],
-                   [(reason,) for reason in reasons]))
-    show(table("Recipe steps", ["step", "time", "what it did"],
-               [(r.step, f"{r.seconds:.1f} s", _summary(r.details)) for r in result.reports]))
-
-
-def _num(value: Any) -> str:
-    return "-" if value is None else f"{value:.4f}"
-
-
-def _fidelity_headers(fidelity: dict[str, float]) -> list[str]:
-    if "cosine_mean" in fidelity:
-        return ["cosine mean / min", "top-1 / top-5 NN overlap", "teacher NN in top 5"]
-    return ["class agreement", "max prob. diff", "accuracy (teacher)"]
-
-
-def _fidelity_cells(fidelity: dict[str, float]) -> list[str]:
-    if "cosine_mean" in fidelity:
-        return [f"{fidelity['cosine_mean']:.4f} / {fidelity['cosine_min']:.4f}",
-                f"{fidelity['top1_neighbour_agreement']:.3f} / {fidelity['top5_neighbour_agreement']:.3f}",
-                f"{fidelity['teacher_nearest_in_top5']:.3f}"]
-    accuracy = (f"{fidelity['accuracy']:.3f} ({fidelity['teacher_accuracy']:.3f})" if "accuracy" in fidelity else "-")
-    return [f"{fidelity['class_agreement']:.3f}", f"{fidelity['probability_max_abs_diff']:.4f}", accuracy]
-
-
-def _summary(details: dict[str, Any], limit: int = 6) -> str:
-    parts = [f"{k}={v}" for k, v in details.items() if not isinstance(v, (dict, list))][:limit]
-    return ", ".join(parts)
+        return hfm_compress.compress(source, profile_name, recipe, out=out, task=task, calib=calib, eval=eval_texts,
+                                     corpus=corpus, allow_download=allow_download, resume=resume, progress=progress)

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from hfm_compress.cli.compress_cmd import print_result, run_compress
+from hfm_compress.cli.report import print_result
 from hfm_compress.cli.errors import reports_errors
 from hfm_compress.cli.output import console, show, table
 
@@ -22,7 +22,11 @@ def demo(
 ) -> None:
     """The main job on the embedded default model, fully offline."""
     console.rule(f"1. Compress the packaged MiniLM-L6 encoder for the {DEMO_PROFILE} profile")
-    result = run_compress("default", DEMO_PROFILE, out, recipe, "embedding", None, None)
+    import hfm_compress
+    from hfm_compress.cli.progress import progress_bar
+
+    with progress_bar() as progress:
+        result = hfm_compress.compress("default", DEMO_PROFILE, recipe, out=out, task="embedding", progress=progress)
     print_result(result)
     console.rule("2. Offline clinical semantic search with the runtime alone (hfm_runtime, no torch)")
     semantic_search(result.path)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Callable, Iterator
+from typing import Iterator
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from hfm_compress.cli.output import console
 
-ProgressCallback = Callable[[str, int, int], None]
+from hfm_compress.configs import Progress as ProgressCallback
 
 
 @contextlib.contextmanager

@@ -12,6 +12,8 @@ from typing import Callable, Iterable
 
 import numpy as np
 
+from hfm_compress.configs import Progress, no_progress
+
 
 @dataclass(frozen=True)
 class FidelityScore:
@@ -27,13 +29,9 @@ class FidelityScore:
         return {"mean": round(self.mean, 6), "min": round(self.min, 6)}
 
 
-def _no_progress(label: str, done: int, total: int) -> None:
-    """Default progress sink: handlers report progress unconditionally; callers opt in to showing it."""
-
-
 @dataclass
 class QuantizeContext:
     cpu_class: str  # "x86-avx2" | "x86-vnni" | "arm64" (from the device profile)
     calibration_feeds: Callable[[], Iterable[dict[str, np.ndarray]]]  # fresh iterator of ORT feed dicts per call
     fidelity: Callable[[Path], FidelityScore]  # scores a candidate ONNX file against the teacher
-    progress: Callable[[str, int, int], None] = _no_progress
+    progress: Progress = no_progress  # handlers report progress unconditionally; callers opt in to showing it

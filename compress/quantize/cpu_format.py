@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from hfm_compress.errors import ConfigError
+from hfm_runtime.profiles import CPU_CLASSES
 
-CPU_CLASSES = ("x86-avx2", "x86-vnni", "arm64")
 QUANT_FORMATS = ("qdq", "qoperator")
 INT8_TYPES = ("u8", "s8")
 

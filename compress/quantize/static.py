@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
-from hfm_compress.configs import StepConfig, StepReport, check_choice, check_range, register_config
+from hfm_compress.configs import Progress, StepConfig, StepReport, check_choice, check_range, no_progress, register_config
 from hfm_compress.errors import CompressError, ConfigError
 from hfm_compress.onnx_files import atomic_output
 from hfm_compress.quantize.common import (check_flag, check_names, op_counts, quant_format, quant_type,
@@ -107,7 +107,7 @@ def quantize_static_int8(model_in: Path, model_out: Path, config: StaticInt8Conf
 
 
 def calibrate(model_in: Path, config: StaticInt8Config, feeds: Callable[[], Iterable[Feed]],
-              progress: Callable[[str, int, int], None] = lambda label, done, total: None) -> Calibration:
+              progress: Progress = no_progress) -> Calibration:
     """Ranges of every tensor the quantizer may touch, collected `config.chunk_size` samples at a time."""
     from onnxruntime.quantization.calibrate import create_calibrator
 

@@ -16,9 +16,10 @@ transformers = pytest.importorskip("transformers")
 tokenizers = pytest.importorskip("tokenizers")
 
 from hfm_compress.configs import config_from_dict  # noqa: E402
-from hfm_compress.distill import DistillConfig, DistillInterrupted, distill  # noqa: E402
+from hfm_compress.distill.bert import DistillConfig, distill  # noqa: E402
+from hfm_compress.distill.loop import DistillInterrupted  # noqa: E402
 from hfm_compress.errors import CompressError, ConfigError  # noqa: E402
-from hfm_compress.prune import (  # noqa: E402
+from hfm_compress.prune.bert import (  # noqa: E402
     MagnitudePruneConfig,
     StructuredPruneConfig,
     magnitude_prune,
@@ -319,7 +320,7 @@ def test_student_trains_against_the_4bit_table_the_int4_step_stores(tmp_path):
 
 def test_teacher_states_computed_once_train_like_a_teacher_pass_per_step(tmp_path, monkeypatch):
     """The cached hidden-state targets are the teacher's own: same losses as running the teacher at every step."""
-    import hfm_compress.distill as distill_module
+    import hfm_compress.distill.bert as distill_module
 
     teacher = make_bert(layers=4)
     # fp32: under bf16 the ~1e-7 differences between targets batched two ways flip roundings and the runs drift apart.

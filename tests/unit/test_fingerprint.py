@@ -4,7 +4,7 @@ import hashlib
 
 import numpy as np
 
-from hfm_compress.tensor_data import TensorSet
+from hfm_compress.sources.arrays import TensorSet
 from hfm_runtime.fingerprint import ARRAY_SCHEME, TEXT_SCHEME, array_fingerprint, text_fingerprint
 
 

@@ -13,8 +13,9 @@ import hfm_runtime
 from hfm_compress.cli import app
 from hfm_compress.cli.compress_cmd import run_compress
 from hfm_compress.errors import ConfigError, SourceError
-from hfm_compress.recipes import load_recipe_file, resolve_recipe
-from hfm_compress.sources import load_teacher
+from hfm_compress.recipes import load_recipe_file
+from hfm_compress.recipes.text import resolve_recipe
+from hfm_compress.sources.text import load_teacher
 
 runner = CliRunner()
 

@@ -14,13 +14,13 @@ torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
-from hfm_compress.channel_prune import ChannelPruneConfig, channel_importance, kept_count, top_channels  # noqa: E402
-from hfm_compress.channel_prune import run_step as prune_step  # noqa: E402
+from hfm_compress.prune.channels import ChannelPruneConfig, channel_importance, kept_count, top_channels  # noqa: E402
+from hfm_compress.prune.channels import run_step as prune_step  # noqa: E402
 from hfm_compress.configs import config_from_dict  # noqa: E402
-from hfm_compress.distill import DistillInterrupted  # noqa: E402
+from hfm_compress.distill.loop import DistillInterrupted  # noqa: E402
 from hfm_compress.errors import CompressError, ConfigError  # noqa: E402
 from hfm_compress.ort_format import convert_to_ort  # noqa: E402
-from hfm_compress.signal_models import (  # noqa: E402
+from hfm_compress.models.ecg_cnn import (  # noqa: E402
     FACTORY,
     STUDENT_KWARGS,
     TEACHER_KWARGS,
@@ -28,11 +28,11 @@ from hfm_compress.signal_models import (  # noqa: E402
     ecg_cnn,
     ecg_preprocessing,
 )
-from hfm_compress.tensor_data import TensorData, TensorSet  # noqa: E402
-from hfm_compress.tensor_distill import TensorDistillConfig, kd_loss, resolve_student_kwargs  # noqa: E402
-from hfm_compress.tensor_distill import run_step as kd_step  # noqa: E402
-from hfm_compress.tensor_sources import TensorTeacher  # noqa: E402
-from hfm_compress.tensor_steps import StepContext, parameter_count  # noqa: E402
+from hfm_compress.sources.arrays import TensorData, TensorSet  # noqa: E402
+from hfm_compress.distill.kd import TensorDistillConfig, kd_loss, resolve_student_kwargs  # noqa: E402
+from hfm_compress.distill.kd import run_step as kd_step  # noqa: E402
+from hfm_compress.sources.modules import TensorTeacher  # noqa: E402
+from hfm_compress.configs import StepContext, parameter_count  # noqa: E402
 
 SAMPLES = 100
 TINY_KWARGS = {"widths": [8, 16, 16], "kernel": 5, "classes": 3}
@@ -279,7 +279,7 @@ def test_ort_format_errors(tmp_path):
 
 
 def test_auto_steps_distil_only_when_the_teacher_does_not_fit():
-    from hfm_compress.signal_models import auto_steps
+    from hfm_compress.recipes.tensor import ecg_auto_steps as auto_steps
     from hfm_runtime.profiles import load_profile
 
     wearable = load_profile("wearable")

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from hfm_compress.tensor_metrics import classification_metrics, dice_scores, segmentation_metrics
+from hfm_compress.evaluate.metrics import classification_metrics, dice_scores, segmentation_metrics
 
 NAMES = ["none", "cyst", "solid"]
 

@@ -23,10 +23,12 @@ from hfm_compress.errors import CompressError  # noqa: E402
 from hfm_compress.export import ExportConfig  # noqa: E402
 from hfm_compress.quantize.static import StaticInt8Config  # noqa: E402
 from hfm_compress.synth import ecg  # noqa: E402
-from hfm_compress.tensor_data import TensorData, load_set  # noqa: E402
-from hfm_compress.tensor_pipeline import OrtFormatConfig, compress_tensor_model  # noqa: E402
-from hfm_compress.tensor_recipes import INT8_OPS  # noqa: E402
-from hfm_compress.tensor_sources import load_tensor_teacher, save_module_folder  # noqa: E402
+from hfm_compress.sources.arrays import TensorData, load_set  # noqa: E402
+from hfm_compress.ort_format import OrtFormatConfig  # noqa: E402
+from hfm_compress.run import compress_model as compress_tensor_model  # noqa: E402
+from hfm_compress.recipes.tensor import INT8_OPS  # noqa: E402
+from hfm_compress.sources import load_tensor_teacher  # noqa: E402
+from hfm_compress.sources.modules import save_module_folder  # noqa: E402
 from hfm_runtime.errors import InputError  # noqa: E402
 from hfm_runtime.profiles import load_profile  # noqa: E402
 

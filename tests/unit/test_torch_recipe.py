@@ -17,12 +17,14 @@ import hfm_runtime  # noqa: E402
 from hfm_compress.cli import app  # noqa: E402
 from hfm_compress.cli.compress_cmd import run_compress  # noqa: E402
 from hfm_compress.errors import CompressError, ConfigError  # noqa: E402
-from hfm_compress.pipeline import checkpoint_folder, compress_text_model  # noqa: E402
-from hfm_compress.prune import count_parameters  # noqa: E402
-from hfm_compress.recipes import TeacherShape, auto_recipe, load_recipe_file, plan_recipe  # noqa: E402
-from hfm_compress.sources import load_teacher  # noqa: E402
-from hfm_compress.textdata import load_text_data  # noqa: E402
-from hfm_compress.torch_steps import TorchStepRunner  # noqa: E402
+from hfm_compress.run import checkpoint_folder  # noqa: E402
+from hfm_compress.run import compress_model as compress_text_model  # noqa: E402
+from hfm_compress.prune.bert import count_parameters  # noqa: E402
+from hfm_compress.recipes import load_recipe_file, plan_recipe  # noqa: E402
+from hfm_compress.recipes.text import TeacherShape, auto_recipe  # noqa: E402
+from hfm_compress.sources.text import load_teacher  # noqa: E402
+from hfm_compress.sources.texts import load_text_data  # noqa: E402
+from hfm_compress.modality.text import TorchStepRunner  # noqa: E402
 from hfm_runtime.artifact import read_artifact  # noqa: E402
 from hfm_runtime.profiles import load_profile  # noqa: E402
 
@@ -113,7 +115,7 @@ def test_distill_prune_vocab_recipe_shrinks_the_artifact(tiny_bert_folder: Path,
 
 
 def test_resumed_distillation_continues_from_its_checkpoint(tiny_bert_folder: Path, tmp_path: Path) -> None:
-    from hfm_compress.distill import DistillConfig
+    from hfm_compress.distill.bert import DistillConfig
 
     teacher = load_teacher(str(tiny_bert_folder))
     corpus = write_corpus(tmp_path / "corpus.txt", n=16).read_text().splitlines()
@@ -192,10 +194,10 @@ def test_auto_recipe_follows_the_profile_budgets() -> None:
 def test_auto_recipe_sets_distill_passes_from_the_corpus_size(monkeypatch, precision, expected) -> None:
     """About AUTO_DISTILL_TEXTS texts in all (more where the CPU trains in bf16): fewer passes over a bigger corpus,
     never more than the default 20."""
-    import hfm_compress.distill
-    from hfm_compress.recipes import AUTO_DISTILL_TEXTS
+    import hfm_compress.distill.bert
+    from hfm_compress.recipes.text import AUTO_DISTILL_TEXTS
 
-    monkeypatch.setattr(hfm_compress.distill, "training_precision", lambda requested: precision)
+    monkeypatch.setattr(hfm_compress.distill.bert, "training_precision", lambda requested: precision)
     clinic = load_profile("clinic-cpu")
     passes = {n: auto_recipe(clinic, minilm_shape(), n).steps[0].epochs for n in expected}
     assert passes == expected
@@ -222,7 +224,7 @@ def test_auto_recipe_cuts_the_vocabulary_only_for_the_size_budget() -> None:
 
 
 def test_auto_recipe_counts_the_loaded_teacher(tiny_bert_folder: Path, tmp_path: Path) -> None:
-    from hfm_compress.recipes import teacher_shape
+    from hfm_compress.recipes.text import teacher_shape
 
     teacher = load_teacher(str(tiny_bert_folder))
     corpus = write_corpus(tmp_path / "corpus.txt").read_text().splitlines()

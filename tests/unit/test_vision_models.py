@@ -20,21 +20,22 @@ onnx = pytest.importorskip("onnx")
 from hfm_compress.configs import config_from_dict  # noqa: E402
 from hfm_compress.errors import ConfigError, SourceError  # noqa: E402
 from hfm_compress.export import ExportConfig  # noqa: E402
-from hfm_compress.imaging_students import CLS_STUDENT_KWARGS, cls_cnn, seg_cnn  # noqa: E402
+from hfm_compress.models.imaging_students import CLS_STUDENT_KWARGS, cls_cnn, seg_cnn  # noqa: E402
 from hfm_compress.synth.ultrasound import US_CLASSES  # noqa: E402
-from hfm_compress.tensor_data import TensorData, load_set  # noqa: E402
-from hfm_compress.tensor_distill import TensorDistillConfig  # noqa: E402
-from hfm_compress.tensor_distill import run_step as distill_cnn  # noqa: E402
-from hfm_compress.tensor_pipeline import export_tensor_model  # noqa: E402
-from hfm_compress.tensor_recipes import plan_tensor_recipe  # noqa: E402
-from hfm_compress.tensor_sources import TensorTeacher, load_tensor_teacher  # noqa: E402
-from hfm_compress.tensor_steps import StepContext  # noqa: E402
-from hfm_compress.vision_sources import load_hf_vision_teacher  # noqa: E402
+from hfm_compress.sources.arrays import TensorData, load_set  # noqa: E402
+from hfm_compress.distill.kd import TensorDistillConfig  # noqa: E402
+from hfm_compress.distill.kd import run_step as distill_cnn  # noqa: E402
+from hfm_compress.modality.tensor import export_tensor_model  # noqa: E402
+from hfm_compress.recipes.tensor import plan_tensor_recipe  # noqa: E402
+from hfm_compress.sources import load_tensor_teacher  # noqa: E402
+from hfm_compress.sources.modules import TensorTeacher  # noqa: E402
+from hfm_compress.configs import StepContext  # noqa: E402
+from hfm_compress.sources.vision import load_hf_vision_teacher  # noqa: E402
 from hfm_runtime.profiles import load_profile  # noqa: E402
-from hfm_compress.vit_distill import VitDistillConfig  # noqa: E402
-from hfm_compress.vit_distill import run_step as distill_vit  # noqa: E402
-from hfm_compress.vit_prune import HeadPruneConfig, head_counts, vit_of  # noqa: E402
-from hfm_compress.vit_prune import run_step as prune_heads  # noqa: E402
+from hfm_compress.distill.vit import VitDistillConfig  # noqa: E402
+from hfm_compress.distill.vit import run_step as distill_vit  # noqa: E402
+from hfm_compress.prune.vit import HeadPruneConfig, head_counts, vit_of  # noqa: E402
+from hfm_compress.prune.vit import run_step as prune_heads  # noqa: E402
 
 SIZE = 32
 GREY = {"size": {"height": SIZE, "width": SIZE}, "image_mean": [0.3], "image_std": [0.3]}
@@ -258,7 +259,7 @@ def test_imaging_students_reject_bad_arguments() -> None:
 def test_auto_artifact_for_ultrasound_host_is_an_int8_cnn_student(folder_fixture: str, tmp_path: Path,
                                                                    request: pytest.FixtureRequest) -> None:
     import hfm_runtime
-    from hfm_compress.tensor_pipeline import compress_tensor_model
+    from hfm_compress.run import compress_model as compress_tensor_model
 
     teacher = load_tensor_teacher(str(request.getfixturevalue(folder_fixture)))
     profile = load_profile("ultrasound-host")

@@ -1,0 +1,2 @@
+"""Evaluation of a packed artifact against its teacher: fidelity metrics (metrics.py), latency and size (artifact.py).
+"""
