@@ -15,25 +15,33 @@ from hfm_compress.cli.report import print_result
 
 @reports_errors
 def compress(
-    source: Annotated[str, typer.Argument(help="'default' (packaged MiniLM-L6), a local Hugging Face folder, or an .onnx file.")],
+    source: Annotated[str, typer.Argument(help=(
+        "'default' (the packaged MiniLM-L6), a local Hugging Face folder, an .onnx file with its tokenizer.json beside "
+        "it, a module folder, package.module:factory, or a Hub id with --allow-download."))],
     profile: Annotated[str, typer.Option("--profile", "-p", help="Device profile name or .toml path.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the .hfm artifact.")],
     recipe: Annotated[Optional[str], typer.Option(
-        help="Named recipe (fp32, int8 = the default, auto = chosen from the profile's budgets) or a .toml/.json recipe file.")] = None,
+        help="fp32, int8, auto (steps chosen from the profile's budgets) or a .toml/.json recipe file.",
+        show_default="int8; imaging/signal: auto")] = None,
     task: Annotated[Optional[str], typer.Option(
-        help="Text: embedding (default) or classification. Imaging/signal: image-classification, segmentation, "
-             "signal-classification (default: the model's own).")] = None,
+        help="Text: embedding or classification. Imaging/signal: image-classification, segmentation or "
+             "signal-classification.", show_default="embedding; imaging/signal: the model's own")] = None,
     calib: Annotated[Optional[str], typer.Option(
-        help="Calibration data: texts one per line (default: bundled clinical set); imaging/signal: an .npz file or "
-             "synth:ultrasound / synth:ecg.")] = None,
-    eval_texts: Annotated[Optional[str], typer.Option("--eval", help="Held-out evaluation data, as --calib.")] = None,
+        help="Calibration data: texts, one per line; imaging/signal: an .npz file, synth:ultrasound or synth:ecg.",
+        show_default="the bundled clinical set; imaging/signal: the model's own")] = None,
+    eval_texts: Annotated[Optional[str], typer.Option(
+        "--eval", help="Held-out evaluation data, as --calib.",
+        show_default="the bundled clinical evaluation split; imaging/signal: the model's own")] = None,
     train: Annotated[Optional[str], typer.Option(
-        help="Imaging/signal: training data for distillation and pruning recovery (.npz or synth:...).")] = None,
+        help="Imaging/signal: training data for distillation and pruning recovery (.npz or synth:...).",
+        show_default="the model's own")] = None,
     input_spec: Annotated[Optional[Path], typer.Option(
-        help="SOURCE package.module:factory: JSON with task, labels and preprocessing, if the module has no hfm_spec.")] = None,
+        help="For a SOURCE given as package.module:factory without an hfm_spec: a JSON file with its task, labels and "
+             "preprocessing.")] = None,
     allow_download: Annotated[bool, typer.Option(help="Allow a Hugging Face Hub id as SOURCE (needs a network).")] = False,
     corpus: Annotated[Optional[Path], typer.Option(
-        help="In-domain texts, one per line, for the distill and vocab steps (default: bundled clinical corpus).")] = None,
+        help="In-domain texts, one per line, for the distill and vocab steps.",
+        show_default="the bundled clinical corpus")] = None,
     resume: Annotated[bool, typer.Option(
         help="Continue an interrupted distillation from its checkpoints beside --out (model.distill-checkpoints/ for model.hfm).")] = False,
     sign: Annotated[Optional[Path], typer.Option(

