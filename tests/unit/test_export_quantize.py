@@ -26,7 +26,7 @@ from hfm_compress.quantize.common import write_weight_only_int8  # noqa: E402
 from hfm_compress.quantize.dynamic import write_dynamic  # noqa: E402
 from hfm_compress.quantize.smooth import measure_activation_ranges, write_smoothed  # noqa: E402
 from hfm_compress.quantize.static import calibrate, chunk_feeds  # noqa: E402
-from hfm_compress.testing import TinyBertEncoder, tiny_mlp_onnx  # noqa: E402
+from tiny_torch import TinyBertEncoder, tiny_mlp_onnx  # noqa: E402
 
 
 def _export(module: TinyBertEncoder, out: Path, checks: list[dict[str, torch.Tensor]], config: ExportConfig = ExportConfig()):
