@@ -111,7 +111,7 @@ pre = model.inputs.preprocessor
 def bare(t):
     feeds = pre.encode([t])
     return model.inputs.outputs(model.session.run([model.output_name], feeds)[0], feeds)
-padded = BatchBudget(max_units=2**62, unit_bytes=0.0, row_wise=False, source="one padded batch")
+padded = BatchBudget.one_padded_batch("one padded batch")
 items = model.inputs.items(texts)
 for t in texts[:10]:
     model.run([t]); bare(t)

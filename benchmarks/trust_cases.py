@@ -55,7 +55,14 @@ from hfm_runtime.preprocess.signal import SignalSpec  # noqa: E402
 from hfm_runtime.profiles import load_profile  # noqa: E402
 from hfm_runtime.signing import generate_keypair, load_private_key  # noqa: E402
 from tiny_artifacts import GOLDEN_TEXTS, make_text_artifact, text_manifest, tiny_encoder, tiny_tokenizer_json  # noqa: E402
-from trust_helpers import edit_manifest, members_of, write_members  # noqa: E402
+from trust_helpers import (  # noqa: E402
+    edit_manifest,
+    members_of,
+    reseal_members,
+    set_encrypted_flag,
+    write_bomb,
+    write_members,
+)
 
 HFM_CLI = next((str(p) for p in (Path(sys.executable).parent / "hfm-compress", REPO / ".venv" / "bin" / "hfm-compress")
                 if p.exists()), "hfm-compress")
@@ -136,42 +143,8 @@ def swapped_model(src: Path, other: Path, dst: Path, *, reseal: bool) -> Path:
     manifest["model"]["size_bytes"] = len(donor["model.onnx"])
     members["manifest.json"] = json.dumps(manifest, indent=2).encode()
     if reseal:
-        seal = json.loads(members["signature.json"])
-        seal["manifest_sha256"] = sha256_bytes(members["manifest.json"])
-        members["signature.json"] = json.dumps(seal).encode()
+        reseal_members(members)
     return write_members(dst, members)
-
-
-def set_encrypted_flag(data: bytes, name: bytes) -> bytes:
-    """Bit 0 (encrypted) of a member's flags in its local and central headers (zipfile never writes it)."""
-    patched = bytearray(data)
-    for signature, flags_at, length_at, name_at in ((b"PK\x03\x04", 6, 26, 30), (b"PK\x01\x02", 8, 28, 46)):
-        position = patched.find(signature)
-        while position >= 0:
-            length = int.from_bytes(patched[position + length_at: position + length_at + 2], "little")
-            if bytes(patched[position + name_at: position + name_at + length]) == name:
-                patched[position + flags_at] |= 0x1
-            position = patched.find(signature, position + 4)
-    return bytes(patched)
-
-
-def bomb(base: Path, dst: Path, member: str, size: int, level: int) -> Path:
-    """`base` plus a member of `size` zero bytes (listed in the manifest unless it is the manifest itself), streamed
-    into the zip, never held in memory here."""
-    members = members_of(base)
-    if member != "manifest.json":
-        manifest = json.loads(members["manifest.json"])
-        manifest["members"][member] = "0" * 64
-        members["manifest.json"] = json.dumps(manifest).encode()
-    with zipfile.ZipFile(dst, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=level) as archive:
-        for name, data in members.items():
-            if name != member:
-                archive.writestr(name, data)
-        with archive.open(member, "w", force_zip64=True) as stream:
-            block = bytes(1 << 24)
-            for _ in range(size // len(block)):
-                stream.write(block)
-    return dst
 
 
 def blank_png(path: Path, width: int, height: int) -> Path:
@@ -336,7 +309,7 @@ def bombs(cases: Cases, tmp: Path, tiny: Path) -> None:
         ("3 listed member of 3.75 GiB", "bomb.bin", 15 * GiB // 4, 1),
         ("4 manifest.json of 1 GiB", "manifest.json", GiB, 9),
     ]:
-        path = bomb(tiny, tmp / "bomb.hfm", member, size, level)
+        path = write_bomb(tiny, tmp / "bomb.hfm", member, size, level)
         file_mb = path.stat().st_size / 1e6
         outcome = measured(setup.format(path=str(path)), action)
         memory_refusal(cases, f"{case} ({file_mb:.1f} MB file), load", outcome)

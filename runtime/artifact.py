@@ -17,7 +17,7 @@ import os
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from hfm_runtime.bounded_zip import ReadLimits, BoundedZip
 from hfm_runtime.errors import ArtifactError
@@ -58,21 +58,25 @@ class Artifact:
         """A member's bytes, hash-checked now (or kept from the verification pass, once, when asked for)."""
         if name in self.kept:
             return self.kept.pop(name)
-        expected = self.manifest["members"].get(name)
-        if expected is None:
-            raise ArtifactError(f"{self.path}: the manifest refers to {name!r}, which the artifact does not list")
         with BoundedZip(self.path, self.limits) as archive:
-            if name not in archive.names:
-                raise ArtifactError(f"{self.path}: member {name} is listed in the manifest but missing from the archive")
-            actual, data = archive.sha256(name, keep=True)
-        _check_hash(self.path, name, actual, expected)
-        return data  # type: ignore[return-value]
+            return self._checked(archive, name)
 
     @property
     def members(self) -> dict[str, bytes]:
-        """Every member's bytes, read and hash-checked now (for tools that rewrite an artifact; the runtime reads
-        only what it needs with `member`)."""
-        return {name: self.member(name) for name in self.manifest["members"]}
+        """Every member's bytes, read and hash-checked now in one pass over the archive (for tools that rewrite an
+        artifact; the runtime reads only what it needs with `member`)."""
+        with BoundedZip(self.path, self.limits) as archive:
+            return {name: self._checked(archive, name) for name in self.manifest["members"]}
+
+    def _checked(self, archive: BoundedZip, name: str) -> bytes:
+        expected = self.manifest["members"].get(name)
+        if expected is None:
+            raise ArtifactError(f"{self.path}: the manifest refers to {name!r}, which the artifact does not list")
+        if name not in archive.names:
+            raise ArtifactError(f"{self.path}: member {name} is listed in the manifest but missing from the archive")
+        actual, data = archive.sha256(name, keep=True)
+        _check_hash(self.path, name, actual, expected)
+        return data  # type: ignore[return-value]
 
     @property
     def digest(self) -> str:
@@ -83,13 +87,14 @@ class Artifact:
 class MemoryArtifact:
     """An artifact still being packed: members in memory, nothing verified (the packer made them)."""
 
-    def __init__(self, path: Path, manifest: Mapping[str, Any], members: Mapping[str, bytes]) -> None:
+    def __init__(self, path: Path, manifest: Mapping[str, Any], members: Mapping[str, bytes],
+                 graph: GraphFacts) -> None:
         self.path = path
         self.manifest = manifest
         self.members = dict(members)
         self.digest = ""
         self.trust = TrustResult(status="unpacked")
-        self.graph = graph_facts(self.members[manifest["model"]["file"]], str(path))
+        self.graph = graph
 
     def member(self, name: str) -> bytes:
         if name not in self.members:
@@ -197,10 +202,10 @@ def sign_artifact(path: str | Path, signing_key: Any, out: str | Path | None = N
     with BoundedZip(artifact.path, artifact.limits) as archive:
         manifest_bytes = archive.read(MANIFEST_NAME, max_bytes=artifact.limits.max_manifest_bytes)
         old = archive.read(SIGNATURE_MEMBER, MAX_SIGNATURE_BYTES) if SIGNATURE_MEMBER in archive.names else None
-    earlier = parse_signature_document(str(path), old)["signatures"] if old is not None else []
-    members = artifact.members
+        members = {name: artifact._checked(archive, name) for name in artifact.manifest["members"]}
     if manifest_digest(manifest_bytes) != artifact.digest:
         raise ArtifactError(f"{path} changed while it was being signed; sign it again")
+    earlier = parse_signature_document(str(path), old)["signatures"] if old is not None else []
     document = signature_document(manifest_bytes, [signing_key], keep=earlier)
     return write_zip(Path(out) if out is not None else artifact.path, manifest_bytes, members, document)
 

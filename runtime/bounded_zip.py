@@ -13,7 +13,7 @@ import hashlib
 import zipfile
 import zlib
 from pathlib import Path
-from typing import IO, Iterable
+from typing import IO, Callable, Iterable
 
 from hfm_runtime.errors import ArtifactError
 
@@ -94,9 +94,6 @@ class BoundedZip:
                                 f"{self.limits.max_total_bytes:,}")
         return infos
 
-    def size(self, name: str) -> int:
-        return self.infos[name].file_size
-
     def read(self, name: str, max_bytes: int | None = None) -> bytes:
         """The whole member (for members the caller needs in memory), bounded by its declared size."""
         limit = self.limits.max_member_bytes if max_bytes is None else max_bytes
@@ -120,7 +117,7 @@ class BoundedZip:
         self._stream(name, take)
         return digest.hexdigest(), (b"".join(parts) if keep else None)
 
-    def _stream(self, name: str, sink: "callable[[bytes], object]") -> None:  # type: ignore[valid-type]
+    def _stream(self, name: str, sink: Callable[[bytes], object]) -> None:
         try:
             with self.archive.open(self.infos[name]) as stream:
                 for chunk in _chunks(stream):

@@ -106,5 +106,5 @@ def _run_as_recorded(model: "Model", inputs: Sequence[Any]) -> np.ndarray:
     (a dynamic-INT8 graph would otherwise run row by row and legitimately differ from the recording)."""
     from hfm_runtime.batching import BatchBudget
 
-    budget = BatchBudget(max_units=2**62, unit_bytes=0.0, row_wise=False, source="recorded golden batch")
+    budget = BatchBudget.one_padded_batch("recorded golden batch")
     return model.run_items(model.inputs.items(inputs), batch_size=len(inputs), budget=budget)

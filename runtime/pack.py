@@ -38,17 +38,18 @@ def pack_artifact(
     `signing_keys`: Ed25519 private keys that sign the artifact as it is written (runtime/signing.py).
     """
     device = load_profile(profile)
+    graph = graph_facts(model_bytes, str(out_path))
     full = {
         **manifest,
         "model": {**manifest.get("model", {}), "file": MODEL_MEMBER, "size_bytes": len(model_bytes),
-                  "precision": graph_facts(model_bytes, str(out_path)).precision},
+                  "precision": graph.precision},
         "profile": {"name": device.name, "sha256": device.sha256, "source": device.source},
         "toolchain": {**manifest.get("toolchain", {}), "runtime_version": __version__},
         "provenance": build_provenance(),
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
     all_members = {MODEL_MEMBER: model_bytes, **members}
-    draft = MemoryArtifact(Path(out_path), full, all_members)
+    draft = MemoryArtifact(Path(out_path), full, all_members, graph)
     settings = SessionSettings.from_profile(device)
     reference_settings = dataclasses.replace(settings, intra_op_threads=1, graph_optimization_level="disabled", notes=())
     recorded = golden.record(Model(draft, device, settings), Model(draft, device, reference_settings), golden_inputs)

@@ -36,9 +36,7 @@ def edit_manifest(src: Path, dst: Path, edit: Callable[[dict[str, Any]], Any], *
         raw = json.dumps(manifest, indent=2).encode()
     members[MANIFEST] = raw
     if reseal:
-        seal = json.loads(members[SIGNATURE])
-        seal["manifest_sha256"] = sha256_bytes(raw)
-        members[SIGNATURE] = json.dumps(seal).encode()
+        reseal_members(members)
     return write_members(dst, members)
 
 
@@ -51,10 +49,48 @@ def replace_member(src: Path, dst: Path, name: str, data: bytes, *, rehash: bool
         manifest["members"][name] = sha256_bytes(data)
         members[MANIFEST] = json.dumps(manifest, indent=2).encode()
     if reseal:
-        seal = json.loads(members[SIGNATURE])
-        seal["manifest_sha256"] = sha256_bytes(members[MANIFEST])
-        members[SIGNATURE] = json.dumps(seal).encode()
+        reseal_members(members)
     return write_members(dst, members)
+
+
+def reseal_members(members: dict[str, bytes]) -> None:
+    """Rewrite the seal's digest for the manifest now in `members`, as an attacker who knows the format would."""
+    seal = json.loads(members[SIGNATURE])
+    seal["manifest_sha256"] = sha256_bytes(members[MANIFEST])
+    members[SIGNATURE] = json.dumps(seal).encode()
+
+
+def set_encrypted_flag(data: bytes, name: bytes) -> bytes:
+    """Set bit 0 (encrypted) of a member's general-purpose flags in its local and central headers (zipfile's writer
+    clears it, so forge it in the bytes)."""
+    patched = bytearray(data)
+    for signature, flags_at, length_at, name_at in ((b"PK\x03\x04", 6, 26, 30), (b"PK\x01\x02", 8, 28, 46)):
+        position = patched.find(signature)
+        while position >= 0:
+            length = int.from_bytes(patched[position + length_at : position + length_at + 2], "little")
+            if bytes(patched[position + name_at : position + name_at + length]) == name:
+                patched[position + flags_at] |= 0x1
+            position = patched.find(signature, position + 4)
+    return bytes(patched)
+
+
+def write_bomb(base: Path, dst: Path, member: str, size: int, level: int = 1) -> Path:
+    """`base` plus a member of `size` zero bytes (listed in the manifest unless it is the manifest itself), streamed
+    into the zip, never held in memory here."""
+    members = members_of(base)
+    if member != MANIFEST:
+        manifest = json.loads(members[MANIFEST])
+        manifest["members"][member] = "0" * 64
+        members[MANIFEST] = json.dumps(manifest).encode()
+    with zipfile.ZipFile(dst, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=level) as archive:
+        for name, data in members.items():
+            if name != member:
+                archive.writestr(name, data)
+        with archive.open(member, "w", force_zip64=True) as stream:
+            block = bytes(1 << 24)
+            for _ in range(size // len(block)):
+                stream.write(block)
+    return dst
 
 
 def legacy_copy(src: Path, dst: Path) -> Path:

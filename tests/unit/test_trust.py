@@ -19,7 +19,15 @@ from hfm_runtime.artifact import read_artifact, sign_artifact
 from hfm_runtime.errors import ArtifactError, BudgetError
 from hfm_runtime.signing import SignatureError, generate_keypair, load_private_key
 from tiny_artifacts import make_text_artifact, tiny_encoder
-from trust_helpers import edit_manifest, legacy_copy, members_of, replace_member, write_members
+from trust_helpers import (
+    edit_manifest,
+    legacy_copy,
+    members_of,
+    replace_member,
+    set_encrypted_flag,
+    write_bomb,
+    write_members,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -118,7 +126,7 @@ def test_swapped_model_is_refused(tiny_artifact: Path, tmp_path: Path, keys: dic
 def test_unlisted_encrypted_and_unknown_compression(tiny_artifact: Path, tmp_path: Path) -> None:
     members = members_of(tiny_artifact)
     encrypted = tmp_path / "enc.hfm"
-    encrypted.write_bytes(_set_encrypted_flag(tiny_artifact.read_bytes(), b"model.onnx"))
+    encrypted.write_bytes(set_encrypted_flag(tiny_artifact.read_bytes(), b"model.onnx"))
     refused(encrypted, "member model.onnx is encrypted")
     lzma = tmp_path / "lzma.hfm"
     with zipfile.ZipFile(lzma, "w") as archive:
@@ -132,42 +140,9 @@ def test_unlisted_encrypted_and_unknown_compression(tiny_artifact: Path, tmp_pat
     refused(duplicate, "member model.onnx appears twice")
 
 
-def _set_encrypted_flag(data: bytes, name: bytes) -> bytes:
-    """Set bit 0 (encrypted) of a member's general-purpose flags in its local and central headers (zipfile's writer
-    clears it, so forge it in the bytes)."""
-    patched = bytearray(data)
-    for signature, flags_at, length_at, name_at in ((b"PK\x03\x04", 6, 26, 30), (b"PK\x01\x02", 8, 28, 46)):
-        position = patched.find(signature)
-        while position >= 0:
-            length = int.from_bytes(patched[position + length_at : position + length_at + 2], "little")
-            if bytes(patched[position + name_at : position + name_at + length]) == name:
-                patched[position + flags_at] |= 0x1
-            position = patched.find(signature, position + 4)
-    return bytes(patched)
-
-
-def _bomb(tmp_path: Path, member: str, size: int) -> Path:
-    """A valid artifact plus a member of `size` zero bytes, streamed into the zip (never in memory here)."""
-    path = tmp_path / f"bomb-{member}.hfm"
-    members = members_of(make_text_artifact(tmp_path / "base.hfm"))
-    if member != "manifest.json":
-        manifest = json.loads(members["manifest.json"])
-        manifest["members"][member] = "0" * 64
-        members["manifest.json"] = json.dumps(manifest).encode()
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
-        for name, data in members.items():
-            if name != member:
-                archive.writestr(name, data)
-        with archive.open(member, "w", force_zip64=True) as stream:
-            block = bytes(1 << 24)
-            for _ in range(size // len(block)):
-                stream.write(block)
-    return path
-
-
 @pytest.mark.parametrize("member", ["bomb.bin", "manifest.json"])
 def test_one_gib_bomb_is_refused_in_bounded_memory(tmp_path: Path, member: str) -> None:
-    bomb = _bomb(tmp_path, member, 1 << 30)
+    bomb = write_bomb(make_text_artifact(tmp_path / "base.hfm"), tmp_path / f"bomb-{member}.hfm", member, 1 << 30)
     assert bomb.stat().st_size < 8_000_000
     script = textwrap.dedent(f"""
         import sys
