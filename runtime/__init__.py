@@ -12,6 +12,8 @@ from hfm_runtime.errors import (  # noqa: E402
 )
 from hfm_runtime.model import Model, load  # noqa: E402
 from hfm_runtime.profiles import DeviceProfile, available_profiles, load_profile  # noqa: E402
+from hfm_runtime.results import Prediction, Predictions  # noqa: E402
+from hfm_runtime.safety import RESULT_FLAGS, SAFETY_FLAGS  # noqa: E402
 
 __all__ = [
     "ArtifactError",
@@ -20,7 +22,11 @@ __all__ = [
     "HfmError",
     "InputError",
     "Model",
+    "Prediction",
+    "Predictions",
     "ProfileError",
+    "RESULT_FLAGS",
+    "SAFETY_FLAGS",
     "SelfTestError",
     "__version__",
     "available_profiles",

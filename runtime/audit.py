@@ -44,6 +44,7 @@ from hfm_runtime.audit_records import (
     summarize_output,
 )
 from hfm_runtime.audit_verify import AuditReport, verify_log
+from hfm_runtime.results import json_scores
 
 try:  # POSIX only; elsewhere the one-writer rule is documented, not enforced.
     import fcntl
@@ -153,11 +154,16 @@ class AuditLog:
 
     def record_inference(self, *, artifact_digest: str, signer: str | None, profile: str, task: str,
                          inputs: Sequence[Any], outputs: np.ndarray, labels: list[str] | None = None,
-                         quality: Sequence[str] | None = None, latency_ms: float) -> list[dict[str, Any]]:
-        """One record per output row of a `Model.run` call, written with one write and one fsync.
+                         quality: Sequence[str] | None = None, latency_ms: float,
+                         flags: Sequence[Sequence[str]] | None = None, withheld: Sequence[bool] | None = None,
+                         scores: Sequence[Mapping[str, float]] | None = None) -> list[dict[str, Any]]:
+        """One record per output row of a `Model.predict` call, written with one write and one fsync.
 
         Rows and inputs pair up one to one; a single input may give several rows (a cine DICOM gives one per
-        frame), and then every row names that input. `latency_ms` is the whole call's.
+        frame), and then every row names that input. `latency_ms` is the whole call's. `flags`, `withheld` and
+        `scores` (one per row, when given) say what the device did with each result; `outputs` are the results as
+        computed, so a withheld result is on the record too. Records without `flags` were not assessed (written
+        by `Model.run_raw`, or by a runtime before result flags).
         """
         rows = np.asarray(outputs)
         if rows.ndim == 0:
@@ -166,8 +172,9 @@ class AuditLog:
         if len(inputs) not in (n, 1) or (n == 0 and len(inputs) != 0):
             raise AuditError(f"record_inference: {len(inputs)} inputs but outputs has {n} rows; expected one row "
                              "per input (or several rows from one input)")
-        if quality is not None and len(quality) != n:
-            raise AuditError(f"record_inference: {len(quality)} quality flags for {n} output rows; expected one per row")
+        for name, given in (("quality flags", quality), ("flags", flags), ("withheld", withheld), ("scores", scores)):
+            if given is not None and len(given) != n:
+                raise AuditError(f"record_inference: {len(given)} {name} for {n} output rows; expected one per row")
         described = [describe_input(item, task, self.include_raw_inputs) for item in inputs]
         common = {"artifact": artifact_digest, "signer": signer, "profile": profile, "task": task,
                   "latency_ms": round(float(latency_ms), 3), "batch_size": n}
@@ -177,6 +184,12 @@ class AuditLog:
             one.update(described[index if len(described) == n else 0])
             if quality is not None:
                 one["quality"] = str(quality[index])
+            if flags is not None:
+                one["flags"] = [str(flag) for flag in flags[index]]
+            if withheld is not None:
+                one["withheld"] = bool(withheld[index])
+            if scores is not None:
+                one["scores"] = json_scores(scores[index])
             records.append(one)
         return self._append_many(records)
 

@@ -1,10 +1,11 @@
 """Golden input/output pairs: recorded when packing, re-run by `load()` on the device.
 
 A different ONNX Runtime build, optimisation level or thread count can silently change results; the self-test
-catches drift beyond a tolerance that the packer measured (see `record`) rather than guessed. It also checks that a
-result does not depend on its batch: every golden input is run together with the others and alone, and both must
-match the recorded outputs (artifacts recorded before this check, without `checks` in their golden entry, are
-self-tested together only, as they were recorded).
+catches drift beyond a tolerance that the packer measured (see `record`) rather than guessed. It compares raw outputs
+(`Model.run_raw`: before the safety section's temperature and the result policy), as they were recorded. It also
+checks that a result does not depend on its batch: every golden input is run together with the others and alone,
+and both must match the recorded outputs (artifacts recorded before this check, without `checks` in their golden
+entry, are self-tested together only, as they were recorded).
 """
 
 from __future__ import annotations
@@ -39,8 +40,8 @@ def record(model: "Model", reference: "Model", inputs: Sequence[Any]) -> GoldenR
     `inputs`, so the self-test runs the device's preprocessing too).
     """
     inputs = list(inputs)
-    outputs = model.run(inputs)
-    drift = float(np.max(np.abs(outputs - reference.run(inputs))))
+    outputs = model.run_raw(inputs)
+    drift = float(np.max(np.abs(outputs - reference.run_raw(inputs))))
     atol = max(ATOL_FLOOR, DRIFT_MARGIN * drift)
     batch_drift = _alone_drift(model, inputs, outputs)
     if not batch_drift <= atol:
@@ -76,7 +77,7 @@ def self_test(model: "Model") -> float:
     expected = npz_load(model.artifact.member(entry["file"]))["outputs"]
     atol = float(entry["atol"])
     checks = entry.get("checks") or ["together"]
-    together = model.run(inputs) if "alone" in checks else _run_as_recorded(model, inputs)
+    together = model.run_raw(inputs) if "alone" in checks else _run_as_recorded(model, inputs)
     if together.shape != expected.shape:
         raise SelfTestError(f"{model.artifact.path}: self-test output shape {together.shape}, recorded {expected.shape}")
     drift = _check(model, "together", float(np.max(np.abs(together - expected))), atol)
@@ -97,7 +98,7 @@ def _check(model: "Model", how: str, drift: float, atol: float) -> float:
 
 def _alone_drift(model: "Model", inputs: Sequence[Any], expected: np.ndarray) -> float:
     """Largest difference between each input run alone (batch of one) and `expected`."""
-    alone = np.stack([model.run([item])[0] for item in inputs])
+    alone = np.stack([model.run_raw([item])[0] for item in inputs])
     return float(np.max(np.abs(alone - expected)))
 
 

@@ -12,6 +12,7 @@ from importlib import resources
 from typing import Any, Mapping
 
 from hfm_runtime.errors import ArtifactError
+from hfm_runtime.safety import SAFETY_MEMBER
 
 SCHEMA_RESOURCE = "manifest.schema.json"
 MAX_DEPTH = 32  # the deepest real manifest is ~6 levels; bounds the validator's recursion too
@@ -61,6 +62,19 @@ def validate_manifest(where: str, manifest: Mapping[str, Any]) -> None:
     errors = sorted(_validator().iter_errors(manifest), key=_error_rank)
     if errors:
         raise ArtifactError(f"{where}: manifest.json {describe(errors[0])}")
+    check_safety_member(where, manifest)
+
+
+def check_safety_member(where: str, manifest: Mapping[str, Any]) -> None:
+    """The member that `safety` names (its detector's arrays) must be one of the hash-listed members, so it is
+    covered by the seal and signatures like the model itself."""
+    safety = manifest.get("safety")
+    if safety is None or ("member" not in safety and "out_of_distribution" not in safety):
+        return
+    member = safety.get("member", SAFETY_MEMBER)
+    if member not in manifest["members"]:
+        raise ArtifactError(f"{where}: manifest.json field safety.member names {member!r}, which is not one of the "
+                            f"members ({', '.join(sorted(manifest['members']))})")
 
 
 def describe(error: Any) -> str:

@@ -2,7 +2,9 @@
 
 `load()` is the public entry point: verify the artifact (bounded reading, schema, seal or signatures under the trust
 policy, member hashes), check the profile's budgets against the graph itself, open the session, check the
-manifest's input spec against the graph, then run the golden self-test (all golden inputs together, and each alone).
+manifest's input spec against the graph, read the safety section (runtime/safety.py), then run the golden self-test
+(all golden inputs together, and each alone). `predict()` returns every result with its flags under the result policy
+(runtime/results.py); `run()` is its outputs; `run_raw()` the graph's outputs before calibration and policy.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from hfm_runtime.inputs import TASKS, SignalInputs, TextInputs, adapter_for
 from hfm_runtime.preprocess.image import frame_limit
 from hfm_runtime.preprocess.signal import SignalStream, WindowResult
 from hfm_runtime.profiles import DeviceProfile, load_profile
+from hfm_runtime.results import Prediction, Predictions, ResultPolicy, apply_policy
+from hfm_runtime.safety import LOW_CONFIDENCE, OUT_OF_DISTRIBUTION, SAFETY_FLAGS, SafetySpec
 from hfm_runtime.session import SessionSettings
 from hfm_runtime.signing import TrustPolicy
 
@@ -33,15 +37,16 @@ ORT_TYPE_NAMES = {"float32": "float"}  # manifest dtypes are numpy names; ONNX R
 
 
 class Model:
-    """A ready-to-run artifact. `run(inputs)` returns one row per input: embeddings (n, dim), class probabilities
-    (n, classes), or per-pixel class probabilities (n, classes, H, W) for segmentation.
+    """A ready-to-run artifact. `predict(inputs)` gives one result per row with its flags; `run(inputs)` the rows
+    alone: embeddings (n, dim), class probabilities (n, classes), or per-pixel class probabilities (n, classes, H, W)
+    for segmentation.
 
     Inputs by task: texts; image files or frame arrays (a cine DICOM gives one row per frame); signal record files
     or arrays (one row per window). `stream()` runs a signal model on samples as they arrive.
     """
 
     def __init__(self, artifact: Artifact, profile: DeviceProfile, settings: SessionSettings,
-                 model_format: str = "auto", audit: Any = None) -> None:
+                 model_format: str = "auto", audit: Any = None, policy: ResultPolicy | None = None) -> None:
         self.artifact = artifact
         self.profile = profile
         self.settings = settings
@@ -62,6 +67,8 @@ class Model:
         self.inputs = adapter_for(manifest, artifact.member, self.input_names, str(artifact.path),
                                   max_decoded_bytes=frame_bytes, limit_source=frame_source)
         self.batch_budget = _batch_budget(self)
+        self.safety = SafetySpec.from_manifest(manifest, artifact.member, str(artifact.path))  # None: no checks
+        self.policy = policy if policy is not None else result_policy(profile, None)
 
     @property
     def manifest(self) -> Mapping[str, Any]:
@@ -71,21 +78,76 @@ class Model:
     def labels(self) -> list[str] | None:
         return self.manifest.get("postprocessing", {}).get("labels")
 
+    @property
+    def safety_checks(self) -> tuple[str, ...]:
+        """The safety flags this artifact can raise: those its manifest's `safety` section carries a check for."""
+        if self.safety is None:
+            return ()
+        checks = [OUT_OF_DISTRIBUTION] if self.safety.detector is not None else []
+        if self.safety.confidence_threshold is not None and self.task != "embedding":
+            checks.append(LOW_CONFIDENCE)
+        return tuple(checks)
+
+    def predict(self, inputs: Any, batch_size: int = DEFAULT_BATCH_SIZE, fs: float | None = None) -> Predictions:
+        """Every result with its flags and scores, withheld where the result policy says so (runtime/results.py).
+
+        Outputs are calibrated where the artifact carries a temperature. `fs`: signal models only, the sampling rate
+        of arrays and of CSV/NPY records (default: the model's)."""
+        return self.predict_items(self._items(inputs, batch_size, fs), batch_size)
+
     def run(self, inputs: Any, batch_size: int = DEFAULT_BATCH_SIZE, fs: float | None = None) -> np.ndarray:
-        """`fs`: signal models only, the sampling rate of arrays and of CSV/NPY records (default: the model's)."""
+        """`predict(...).outputs`: calibrated where the artifact carries a temperature, and rows of results that the
+        policy withholds are NaN (use `predict` to see the flags of every row)."""
+        return self.predict(inputs, batch_size, fs).outputs
+
+    def run_raw(self, inputs: Any, batch_size: int = DEFAULT_BATCH_SIZE, fs: float | None = None) -> np.ndarray:
+        """The graph's outputs after post-processing only: no temperature, no flags, no policy. This is what the
+        golden self-test compares and what the toolchain measures and fits the safety checks on."""
+        return self.run_items(self._items(inputs, batch_size, fs), batch_size)
+
+    def _items(self, inputs: Any, batch_size: int, fs: float | None) -> list[Any]:
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
             raise InputError(f"batch_size = {batch_size!r}; expected a whole number >= 1")
         if fs is not None:
             if not isinstance(self.inputs, SignalInputs):
                 raise InputError(f"fs is for signal models; this artifact's task is {self.task}")
-            return self.run_items(self.inputs.items(inputs, fs), batch_size)
-        return self.run_items(self.inputs.items(inputs), batch_size)
+            return self.inputs.items(inputs, fs)
+        return self.inputs.items(inputs)
+
+    def predict_items(self, items: Sequence[Any], batch_size: int = DEFAULT_BATCH_SIZE,
+                      budget: BatchBudget | None = None, quality: Sequence[str] | None = None) -> Predictions:
+        """`predict` on already-preprocessed items (what `self.inputs.items()` returns); audited with each row's
+        flags, scores and whether it was withheld (the output recorded is the one computed, withheld or not)."""
+        started = time.perf_counter()
+        raw = self._infer(items, batch_size, budget)
+        if self.safety is None:
+            calibrated, flags, scores = raw, [()] * len(raw), [{} for _ in range(len(raw))]
+        else:
+            assessment = self.safety.assess(self.inputs, items, raw)
+            calibrated, flags, scores = assessment.outputs, assessment.flags, assessment.scores
+        predictions = apply_policy(calibrated, flags, scores, self.policy)
+        if self.audit is not None:
+            self.audit.record_inference(
+                **self.audit_identity(), inputs=list(items), outputs=calibrated, labels=self.labels, quality=quality,
+                flags=predictions.flags, withheld=predictions.withheld, scores=predictions.scores,
+                latency_ms=(time.perf_counter() - started) * 1000)
+        return predictions
 
     def run_items(self, items: Sequence[Any], batch_size: int = DEFAULT_BATCH_SIZE,
                   budget: BatchBudget | None = None, quality: Sequence[str] | None = None) -> np.ndarray:
-        """Run already-preprocessed items (what `self.inputs.items()` returns) in the caller's order, in batches that
-        fit the profile's memory budget (runtime/batching.py); an item's result does not depend on its batch."""
+        """`run_raw` on already-preprocessed items. Audited like `predict_items`, but its records carry no `flags`
+        (the results were not assessed)."""
         started = time.perf_counter()
+        stacked = self._infer(items, batch_size, budget)
+        if self.audit is not None:
+            self.audit.record_inference(
+                **self.audit_identity(), inputs=list(items), outputs=stacked, labels=self.labels, quality=quality,
+                latency_ms=(time.perf_counter() - started) * 1000)
+        return stacked
+
+    def _infer(self, items: Sequence[Any], batch_size: int, budget: BatchBudget | None) -> np.ndarray:
+        """Run items in the caller's order, in batches that fit the profile's memory budget (runtime/batching.py);
+        an item's result does not depend on its batch."""
         budget = budget or self.batch_budget
         costs = [_cost(self.inputs, item) for item in items] if len(items) > 1 else [0] * len(items)  # 1: no plan
         order = list(range(len(items)))
@@ -98,12 +160,7 @@ class Model:
             (output,) = self.session.run([self.output_name], feeds)
             for row, index in zip(self.inputs.outputs(output, feeds), chunk):
                 results[index] = row
-        stacked = np.stack(results)
-        if self.audit is not None:
-            self.audit.record_inference(
-                **self.audit_identity(), inputs=list(items), outputs=stacked, labels=self.labels, quality=quality,
-                latency_ms=(time.perf_counter() - started) * 1000)
-        return stacked
+        return np.stack(results)
 
     def audit_identity(self) -> dict[str, Any]:
         """Who answered: the artifact's digest and signer, the profile and the task (fields of every audit record)."""
@@ -120,15 +177,22 @@ class Model:
 
 @dataclasses.dataclass(frozen=True)
 class StreamResult:
-    """One window of a stream: its class probabilities, or None with the quality flag that says why not."""
+    """One window of a stream: its class probabilities with their flags, or None with the flag that says why not.
+
+    `probabilities` is None when the window was refused for its quality (`quality` is not "ok", and `flags` holds
+    it) or withheld by the result policy (`withheld`; `flags` says which safety flag)."""
 
     index: int
     start_seconds: float
     quality: str  # "ok", "flat_line", "non_finite", "too_short"
     probabilities: np.ndarray | None
+    flags: tuple[str, ...] = ()
+    withheld: bool = False
+    scores: Mapping[str, float] = dataclasses.field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
+        """The window's signal quality was good enough to run the model (its result may still be flagged)."""
         return self.quality == "ok"
 
 
@@ -147,23 +211,31 @@ class SignalModelStream:
 
     def _run(self, windows: Sequence[WindowResult]) -> list[StreamResult]:
         ready = [w for w in windows if w.ok]
-        outputs = {}
+        answered: dict[int, Prediction] = {}
         if ready:
             data = self.model.inputs.model_layout(np.stack([w.data for w in ready]))
-            outputs = dict(zip((w.index for w in ready), self.model.run_items(list(data), quality=["ok"] * len(ready))))
+            predictions = self.model.predict_items(list(data), quality=["ok"] * len(ready))
+            answered = {w.index: p for w, p in zip(ready, predictions)}
         if self.model.audit is not None:  # a window refused for its quality is a result too: record it
             identity = self.model.audit_identity()
             for window in (w for w in windows if not w.ok):
                 self.model.audit.append({"artifact": identity["artifact_digest"], "signer": identity["signer"],
                                          "profile": identity["profile"], "task": identity["task"],
-                                         "quality": window.quality, "output": None,
-                                         "window_start_seconds": window.start_seconds})
-        return [StreamResult(w.index, w.start_seconds, w.quality, outputs.get(w.index)) for w in windows]
+                                         "quality": window.quality, "output": None, "flags": [window.quality],
+                                         "withheld": False, "window_start_seconds": window.start_seconds})
+        return [_stream_result(w, answered.get(w.index)) for w in windows]
+
+
+def _stream_result(window: WindowResult, prediction: Prediction | None) -> StreamResult:
+    if prediction is None:  # refused for its quality: the model never ran
+        return StreamResult(window.index, window.start_seconds, window.quality, None, (window.quality,))
+    return StreamResult(window.index, window.start_seconds, window.quality, prediction.output, prediction.flags,
+                        prediction.withheld, dict(prediction.scores))
 
 
 def load(path: str | Path, profile: str | Path | DeviceProfile = "clinic-cpu", self_test: bool = True,
          model_format: str = "auto", *, trusted_keys: Sequence[str] | None = None,
-         require_signature: bool | None = None, audit: Any = None) -> Model:
+         require_signature: bool | None = None, audit: Any = None, withhold: Sequence[str] | None = None) -> Model:
     """Verify, budget-check and open an artifact for a device profile; run its golden self-test unless disabled.
 
     `model_format`: "onnx", "ort" (the ORT-format copy an artifact may carry, for minimal ONNX Runtime builds), or
@@ -171,13 +243,16 @@ def load(path: str | Path, profile: str | Path | DeviceProfile = "clinic-cpu", s
     Trust: `trusted_keys` (public key PEM files or texts) and `require_signature` override the profile's `[trust]`
     table; where a signature is required, unsigned, unknown-key and bad-signature artifacts are refused.
     `audit`: an `hfm_runtime.audit.AuditLog` that gets one hash-chained record per inference.
+    `withhold`: the safety flags whose results are withheld (a subset of `hfm_runtime.safety.SAFETY_FLAGS`; `[]`
+    returns every result with its flags); overrides the profile's `[safety]` table.
     """
     device = load_profile(profile)
     policy = trust_policy(device, trusted_keys, require_signature)
+    results = result_policy(device, withhold)
     check_file_size(path, device)
     artifact = read_artifact(path, policy, keep_model=True)
     enforce_precision(str(path), artifact.graph.precision, device)
-    model = Model(artifact, device, SessionSettings.from_profile(device), model_format)
+    model = Model(artifact, device, SessionSettings.from_profile(device), model_format, policy=results)
     artifact.kept.clear()  # an ORT-format session did not take the ONNX bytes: drop them
     if self_test:
         golden.self_test(model)
@@ -197,6 +272,20 @@ def trust_policy(device: DeviceProfile, trusted_keys: Sequence[str] | None,
     if require and not keys:
         raise InputError("require_signature=True needs trusted_keys (public key files); none were given")
     return TrustPolicy(require, keys, "load() arguments")
+
+
+def result_policy(device: DeviceProfile, withhold: Sequence[str] | None) -> ResultPolicy:
+    """The profile's `[safety]` policy, or the caller's `withhold` in its place (and saying so in output)."""
+    if withhold is None:
+        return ResultPolicy(device.withhold, f"profile {device.name}")
+    if not isinstance(withhold, (str, list, tuple, set, frozenset)):
+        raise InputError(f"withhold = {withhold!r}; expected a list of {', '.join(SAFETY_FLAGS)} (or [])")
+    flags = [withhold] if isinstance(withhold, str) else list(withhold)
+    bad = [flag for flag in flags if flag not in SAFETY_FLAGS]
+    if bad:
+        raise InputError(f"withhold = {flags!r}: {', '.join(map(repr, bad))} is not a safety flag; expected a list "
+                         f"of {', '.join(SAFETY_FLAGS)} (or [] to return every result with its flags)")
+    return ResultPolicy(tuple(dict.fromkeys(flags)), "load() arguments")
 
 
 def _cost(inputs: Any, item: Any) -> int:

@@ -2,19 +2,23 @@
 
 The same `DeviceProfile` drives the compression recipe (CPU class, precisions, budgets) and the runtime
 session (threads, optimisation level, memory arena, execution providers). Every number in a profile file carries
-a `why`, so a reader can check the reasoning; see device_profiles/SCHEMA.md.
+a `why`, so a reader can check the reasoning; see device_profiles/SCHEMA.md. Optional tables: `[trust]` (which
+artifacts may load), `[safety]` (which flagged results are withheld rather than returned with their flags) and
+`[gates]` (thresholds an artifact must meet, read by the toolchain).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 import sys
 from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
 
 from hfm_runtime.errors import ProfileError
+from hfm_runtime.safety import SAFETY_FLAGS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -53,6 +57,8 @@ class DeviceProfile:
     source: str
     require_signature: bool = False
     trusted_keys: tuple[str, ...] = ()  # PEM files (resolved against the profile's folder) or inline PEM
+    withhold: tuple[str, ...] = ()  # safety flags whose results are withheld; others are returned with their flags
+    gates: Mapping[str, str | float] = dataclasses.field(default_factory=dict)  # name -> threshold or "off"
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -60,6 +66,8 @@ class DeviceProfile:
         data["execution_providers"] = list(self.execution_providers)
         data["allowed_precisions"] = list(self.allowed_precisions)
         data["trusted_keys"] = list(self.trusted_keys)
+        data["withhold"] = list(self.withhold)
+        data["gates"] = dict(self.gates)
         return data
 
     def latency_budget_on_build_machine_ms(self) -> float:
@@ -127,6 +135,8 @@ def parse_profile(data: Mapping[str, Any], source: str = "<dict>", sha256: str =
         sha256=sha256,
         source=source,
         **_trust_fields(data, source),
+        withhold=_withhold(data, source, reader.rationale),
+        gates=_gates(data, source),
     )
     return profile
 
@@ -134,9 +144,7 @@ def parse_profile(data: Mapping[str, Any], source: str = "<dict>", sha256: str =
 def _trust_fields(data: Mapping[str, Any], source: str) -> dict[str, Any]:
     """The optional `[trust]` table: `require_signature` (bool) and `trusted_keys` (PEM file paths, relative to the
     profile file, or inline PEM). Without it, signatures are checked when their key is known but not required."""
-    trust = data.get("trust", {})
-    if not isinstance(trust, Mapping):
-        raise ProfileError(f"profile {source}: trust = {trust!r} is invalid; expected a table")
+    trust = _table(data, "trust", source)
     unknown = sorted(set(trust) - {"require_signature", "trusted_keys", "why"})
     if unknown:
         raise ProfileError(f"profile {source}: trust has unknown keys {', '.join(unknown)}; expected "
@@ -154,6 +162,54 @@ def _trust_fields(data: Mapping[str, Any], source: str) -> dict[str, Any]:
     folder = Path(source).parent if Path(source).is_file() else Path.cwd()  # packaged profiles: relative to cwd
     resolved = tuple(k if k.lstrip().startswith("-----BEGIN") else str(folder / k) for k in keys)
     return {"require_signature": require, "trusted_keys": resolved}
+
+
+def _withhold(data: Mapping[str, Any], source: str, rationale: dict[str, str]) -> tuple[str, ...]:
+    """The optional `[safety]` table: `withhold` (safety flags whose results are withheld) and `why` (required when
+    anything is withheld; kept in the rationale as `safety.withhold`). Without it every result is returned with its
+    flags."""
+    safety = _table(data, "safety", source)
+    unknown = sorted(set(safety) - {"withhold", "why"})
+    if unknown:
+        raise ProfileError(f"profile {source}: safety has unknown keys {', '.join(unknown)}; expected withhold, why")
+    withhold = safety.get("withhold", [])
+    if not isinstance(withhold, list) or not all(isinstance(flag, str) for flag in withhold):
+        raise ProfileError(f"profile {source}: safety.withhold = {withhold!r} is invalid; expected a list of flags "
+                           f"from {', '.join(SAFETY_FLAGS)}")
+    bad = [flag for flag in withhold if flag not in SAFETY_FLAGS]
+    if bad:
+        raise ProfileError(f"profile {source}: safety.withhold = {withhold!r} is invalid: {', '.join(bad)} is not a "
+                           f"safety flag; expected flags from {', '.join(SAFETY_FLAGS)}")
+    why = safety.get("why")
+    if why is not None and not isinstance(why, str):
+        raise ProfileError(f"profile {source}: safety.why = {why!r} is invalid; expected a string")
+    if withhold and not (why or "").strip():
+        raise ProfileError(f"profile {source}: safety.withhold = {withhold!r} needs a non-empty safety.why giving the "
+                           "reason a flagged result is withheld on this device rather than returned with its flag")
+    if why is not None and why.strip():
+        rationale["safety.withhold"] = why.strip()
+    return tuple(dict.fromkeys(withhold))
+
+
+def _gates(data: Mapping[str, Any], source: str) -> dict[str, str | float]:
+    """The optional `[gates]` table, passed through: gate name -> a number or "off". The toolchain checks the names
+    and what each number means; here only the types."""
+    gates = _table(data, "gates", source)
+    for name, value in gates.items():
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not isinstance(name, str) or not name.strip():
+            raise ProfileError(f"profile {source}: gates has a key {name!r}; expected gate names (strings)")
+        if not (value == "off" or (number and math.isfinite(value))):
+            raise ProfileError(f"profile {source}: gates.{name} = {value!r} is invalid; expected a finite number or "
+                               '"off"')
+    return dict(gates)
+
+
+def _table(data: Mapping[str, Any], name: str, source: str) -> Mapping[str, Any]:
+    table = data.get(name, {})
+    if not isinstance(table, Mapping):
+        raise ProfileError(f"profile {source}: {name} = {table!r} is invalid; expected a table")
+    return table
 
 
 class _FieldReader:

@@ -6,7 +6,8 @@ from typing import Annotated
 
 import typer
 
-from hfm_compress.cli import artifact_cmds, audit_cmd, compress_cmd, demo_cmd, profiles_cmd, sbom_cmd, trust_cmds
+from hfm_compress.cli import (artifact_cmds, audit_cmd, card_cmd, compress_cmd, demo_cmd, profiles_cmd, sbom_cmd,
+                              trust_cmds)
 from hfm_compress.cli.errors import set_debug
 from hfm_compress.cli.output import HelpCommand, HelpGroup
 
@@ -29,6 +30,7 @@ for name, function in [
     ("inspect", artifact_cmds.inspect),
     ("run", artifact_cmds.run),
     ("bench", artifact_cmds.bench),
+    ("card", card_cmd.card),
     ("keygen", trust_cmds.keygen),
     ("sign", trust_cmds.sign),
     ("verify", trust_cmds.verify),

@@ -73,7 +73,8 @@ def run(
              "(default for CSV/NPY: the model's rate).")] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Run an artifact on inputs with the runtime (verifies and self-tests first)."""
+    """Run an artifact on inputs with the runtime (verifies and self-tests first). Every result shows its flags;
+    results the profile withholds show why instead of an answer (docs/safety.md)."""
     import hfm_runtime
     from hfm_runtime.inputs import TEXT_TASKS
 
@@ -81,17 +82,21 @@ def run(
     if model.task not in TEXT_TASKS:
         return _run_files(model, artifact, profile, inputs or [], batch_size, as_json, fs)
     texts = _collect_texts(inputs or [])
-    outputs = model.run(texts, batch_size=batch_size)
+    predictions = model.predict(texts, batch_size=batch_size)
     labels = model.labels
     if as_json:
-        print_json({"task": model.task, "labels": labels, "outputs": outputs, "inputs": texts})
+        results = [{"input": text, **_safety_fields(result)} for text, result in zip(texts, predictions)]
+        print_json({"task": model.task, "labels": labels, "outputs": [r.output for r in predictions],
+                    "inputs": texts, "results": results, **_policy_fields(model, [predictions])})
         return
     if model.task == "classification" and labels:
-        rows = [(_short(t), labels[int(o.argmax())], f"{float(o.max()):.3f}") for t, o in zip(texts, outputs)]
-        show(table(f"{artifact} on {profile}", ["input", "class", "probability"], rows))
+        rows = [(_short(t), *_class_cells(r, labels), _flags_cell(r.flags)) for t, r in zip(texts, predictions)]
+        show(table(f"{artifact} on {profile}", ["input", "class", "probability", "flags"], rows))
     else:
-        rows = [(_short(t), o.shape[0], " ".join(f"{v:+.3f}" for v in o[:4]) + " ...") for t, o in zip(texts, outputs)]
-        show(table(f"{artifact} on {profile}: embeddings", ["input", "dim", "first values"], rows))
+        rows = [(_short(t), predictions.outputs.shape[1], _head_cell(r), _flags_cell(r.flags))
+                for t, r in zip(texts, predictions)]
+        show(table(f"{artifact} on {profile}: embeddings", ["input", "dim", "first values", "flags"], rows))
+    _print_safety_summary(model, [predictions])
 
 
 @reports_errors
@@ -139,26 +144,83 @@ def _run_files(model: Any, artifact: Path, profile: str, paths: list[str], batch
         raise InputError("no inputs given; pass image files (PNG, JPEG, DICOM) or signal records (WFDB, CSV, NPY)")
     unit = "window" if model.task == "signal-classification" else "frame"
     hop = model.manifest["preprocessing"].get("hop_seconds")
-    results = []
+    results, rows, runs = [], [], []
     for path in paths:
-        outputs = model.run(path, batch_size=batch_size, fs=fs) if fs is not None else model.run(path, batch_size=batch_size)
-        for index, output in enumerate(outputs):
-            at = f"{path} {unit} {index}" + (f" ({index * hop:g} s)" if hop else "")
+        predictions = model.predict(path, batch_size=batch_size, fs=fs)
+        runs.append(predictions)
+        for result in predictions:
+            at = f"{path} {unit} {result.index}" + (f" ({result.index * hop:g} s)" if hop else "")
             if model.task == "segmentation":
-                mask = output.argmax(0)
-                results.append({"input": at, "foreground_fraction": float(np.mean(mask > 0))})
+                fraction = None if result.output is None else float(np.mean(result.output.argmax(0) > 0))
+                results.append({"input": at, "foreground_fraction": fraction, **_safety_fields(result)})
+                shown = _withheld_cell(result) if fraction is None else f"{fraction:.2%}"
+                rows.append((at, shown, _flags_cell(result.flags)))
             else:
-                results.append({"input": at, "class": model.labels[int(output.argmax())],
-                                "probability": float(output.max()), "probabilities": output.tolist()})
+                label, probability = _class_cells(result, model.labels)
+                output = result.output
+                results.append({"input": at, "class": None if output is None else label,
+                                "probability": None if output is None else float(output.max()),
+                                "probabilities": None if output is None else output.tolist(),
+                                **_safety_fields(result)})
+                rows.append((at, label, probability, _flags_cell(result.flags)))
     if as_json:
-        print_json({"task": model.task, "labels": model.labels, "results": results})
+        print_json({"task": model.task, "labels": model.labels, "results": results, **_policy_fields(model, runs)})
         return
     if model.task == "segmentation":
-        rows = [(r["input"], f"{r['foreground_fraction']:.2%}") for r in results]
-        show(table(f"{artifact} on {profile}: segmentation", ["input", "pixels not background"], rows))
+        show(table(f"{artifact} on {profile}: segmentation", ["input", "pixels not background", "flags"], rows))
     else:
-        rows = [(r["input"], r["class"], f"{r['probability']:.3f}") for r in results]
-        show(table(f"{artifact} on {profile}", ["input", "class", "probability"], rows))
+        show(table(f"{artifact} on {profile}", ["input", "class", "probability", "flags"], rows))
+    _print_safety_summary(model, runs)
+
+
+def _safety_fields(result: Any) -> dict[str, Any]:
+    """What `--json` says about one result's safety: its flags, the scores behind them, whether it was withheld."""
+    from hfm_runtime.results import json_scores
+
+    return {"flags": list(result.flags), "scores": json_scores(result.scores), "withheld": result.withheld}
+
+
+def _policy_fields(model: Any, runs: list[Any]) -> dict[str, Any]:
+    """Counts over every `predict` call of one command, and the policy that withheld results."""
+    return {"flagged": sum(r.flagged for r in runs), "withheld": sum(int(r.withheld.sum()) for r in runs),
+            "count": sum(len(r) for r in runs),
+            "policy": {"withhold": list(model.policy.withhold), "source": model.policy.source,
+                       "checks": list(model.safety_checks)}}
+
+
+def _class_cells(result: Any, labels: list[str]) -> tuple[str, str]:
+    if result.output is None:
+        return _withheld_cell(result), "-"
+    return labels[int(result.output.argmax())], f"{float(result.output.max()):.3f}"
+
+
+def _head_cell(result: Any) -> str:
+    if result.output is None:
+        return _withheld_cell(result)
+    return " ".join(f"{v:+.3f}" for v in result.output[:4]) + " ..."
+
+
+def _withheld_cell(result: Any) -> str:
+    return f"withheld ({', '.join(result.flags)})"
+
+
+def _flags_cell(flags: tuple[str, ...]) -> str:
+    return ", ".join(flags) if flags else "-"
+
+
+def _print_safety_summary(model: Any, runs: list[Any]) -> None:
+    """`N of M results flagged (k withheld under profile P)`, and a note for each flag the policy withholds that this
+    artifact cannot raise (it carries no such check), so a policy that cannot act is never taken for one that did."""
+    counts = _policy_fields(model, runs)
+    show(f"{counts['flagged']} of {counts['count']} results flagged ({counts['withheld']} withheld under "
+         f"{model.policy.source})")
+    if not model.safety_checks:
+        show("note: this artifact carries no safety checks (no out-of-distribution detector, no confidence "
+             "threshold): only signal quality can flag a result")
+        return
+    for flag in model.policy.withhold:
+        if flag not in model.safety_checks:
+            show(f"note: {model.policy.source} withholds {flag} results, but this artifact carries no {flag} check")
 
 
 def _golden_summary(entry: dict[str, Any]) -> str:

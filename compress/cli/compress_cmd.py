@@ -10,7 +10,7 @@ import typer
 from hfm_compress.cli.errors import EXIT_INTERRUPTED, reports_errors
 from hfm_compress.cli.output import print_json, show
 from hfm_compress.cli.progress import progress_bar
-from hfm_compress.cli.report import print_result
+from hfm_compress.cli.report import print_gate_failure, print_result
 
 
 @reports_errors
@@ -46,20 +46,37 @@ def compress(
         help="Continue an interrupted distillation from its checkpoints beside --out (model.distill-checkpoints/ for model.hfm).")] = False,
     sign: Annotated[Optional[Path], typer.Option(
         "--sign", help="Sign the artifact with this private key (hfm-compress keygen); devices verify it.")] = None,
+    gate: Annotated[Optional[list[str]], typer.Option(
+        "--gate", help="A gate the artifact must pass, NAME=VALUE or sensitivity_drop[CLASS]=VALUE, repeatable: "
+                       "sensitivity_drop, dice_drop (largest drop against the teacher, 0.01 = 1 point), "
+                       "neighbour_overlap, agreement (floors), or NAME=off. Over the recipe file's and the "
+                       "profile's gates; see docs/gates.md.",
+        show_default="sensitivity_drop=0.01 (critical classes 0.005), dice_drop=0.02, neighbour_overlap=0.70")] = None,
+    false_flag_rate: Annotated[float, typer.Option(
+        help="Share of held-out in-distribution inputs the out_of_distribution and low_confidence flags may raise; "
+             "their thresholds are chosen at it (docs/safety.md).")] = 0.01,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Distil/prune/quantize SOURCE into a verified artifact for a device profile; print teacher vs artifact."""
     import hfm_compress
     from hfm_compress.distill.loop import DistillInterrupted
+    from hfm_compress.gates import GateError
 
     try:
         with progress_bar(not as_json) as progress:
             result = hfm_compress.compress(source, profile, recipe, out=out, task=task, calib=calib, eval=eval_texts,
                                            train=train, corpus=corpus, input_spec=input_spec,
-                                           allow_download=allow_download, resume=resume, progress=progress, sign=sign)
+                                           allow_download=allow_download, resume=resume, progress=progress, sign=sign,
+                                           gates=gate or None, false_flag_rate=false_flag_rate)
     except DistillInterrupted as exc:
         typer.echo(f"interrupted: {exc} (the same command with --resume continues)", err=True)
         raise typer.Exit(EXIT_INTERRUPTED) from None
+    except GateError as exc:  # the table of what failed, then the one-line error and its exit code
+        if as_json:
+            print_json({"artifact": None, "error": str(exc), "gates": exc.report.to_dict()})
+        else:
+            print_gate_failure(exc.report)
+        raise
     signature = result.signature
     if as_json:
         print_json({"artifact": str(result.path), "manifest": result.manifest, "signature": signature})

@@ -31,7 +31,23 @@ def demo(
     print_result(result)
     console.rule("2. Offline clinical semantic search with the runtime alone (hfm_runtime, no torch)")
     semantic_search(result.path)
+    console.rule("3. Model card: what the artifact is, how it was made and how far to trust it")
+    write_demo_card(result.path)
     console.print(f"\nArtifact: {result.path}  (inspect it: hfm-compress inspect {result.path})")
+
+
+def write_demo_card(artifact: Path) -> None:
+    """The demo artifact's model card beside it (`out/demo/card/`); without matplotlib, say how to get one."""
+    from hfm_compress.card import write_card
+    from hfm_compress.card.plots import PlottingUnavailable
+
+    folder = artifact.parent / "card"
+    try:
+        files = write_card(artifact, folder)
+    except PlottingUnavailable as exc:
+        console.print(f"No model card: {exc}")
+        return
+    console.print(f"Model card: {files.html} (self-contained HTML) and {files.markdown}")
 
 
 def semantic_search(artifact: Path) -> float:

@@ -1,12 +1,15 @@
-"""The result of `compress` as the CLI prints it: one table of teacher vs artifact (size, latency, fidelity), why
-the `auto` recipe chose its steps, and what each step did. The fidelity columns are the modality's own."""
+"""The result of `compress` as the CLI prints it: one table of teacher vs artifact (size, latency, fidelity), the
+gates it passed and its worst subgroup, why the `auto` recipe chose its steps, and what each step did. The fidelity
+columns are the modality's own. A refused artifact prints the gates that failed (`print_gate_failure`)."""
 
 from __future__ import annotations
 
 import dataclasses
 from typing import Any
 
-from hfm_compress.cli.output import show, table
+from rich.text import Text
+
+from hfm_compress.cli.output import show, table, verdict
 
 
 @dataclasses.dataclass
@@ -41,12 +44,106 @@ def print_result(result: Any) -> None:
     show(table(f"{result.path}: teacher vs artifact on {cols.count} held-out {cols.unit} "
                f"(batch 1, {latency['threads']} threads, this machine)",
                ["model", "size", "latency p50", *cols.headers], rows))
+    if evaluation.get("gates"):
+        print_gates(evaluation["gates"])
+    _print_worst_subgroup(evaluation["fidelity"].get("subgroups"))
+    _print_safety(evaluation.get("ood"), evaluation.get("calibration"))
     reasons = manifest.get("recipe_reasons") or []
     if reasons:
         show(table(f"Why these steps (recipe {manifest['recipe_name']})", ["choice and the budget behind it"],
                    [(reason,) for reason in reasons]))
     show(table("Recipe steps", ["step", "time", "what it did"],
                [(r.step, f"{r.seconds:.1f} s", _summary(r.details)) for r in result.reports]))
+
+
+GATE_COLUMNS = ["gate", "class", "scope", "limit", "value", "teacher", "result"]
+
+
+def print_gate_failure(report: Any) -> None:
+    """The rows that failed (every candidate `auto` tried, when it tried more than one): no artifact was written."""
+    show(table("Gates failed: no artifact written", GATE_COLUMNS, [gate_row(row) for row in report.failed]))
+    _print_attempts(report.attempts)
+
+
+def print_gates(gates: dict[str, Any]) -> None:
+    """Every gate on the whole and on its worst subgroup; why a gate did not apply goes in the caption."""
+    unchecked = [f"{row['gate']} N/A: {row['note'].removeprefix('not applicable: ')}" for row in gates["rules"]
+                 if row["passed"] is None and row["limit"] is not None and row.get("note")]
+    show(table(f"Gates: {'all passed' if gates['passed'] else 'FAILED'}", GATE_COLUMNS,
+               [gate_row(row) for row in gates["rules"]], caption="; ".join(unchecked) or None))
+    _print_attempts(gates.get("attempts") or [])
+
+
+def gate_row(row: dict[str, Any]) -> tuple[Any, ...]:
+    """One gate on one scope: `sensitivity_drop  atrial_fibrillation  overall  <=0.005  1.0000  1.0000  FAIL`."""
+    cls = row["class"] or (f"worst: {row['worst_class']}" if row.get("worst_class") else "")
+    scope = row["scope"] + (f" (n={row['count']})" if row.get("count") is not None else "")
+    limit = "off" if row["limit"] is None else f"{'<=' if row['kind'] == 'max' else '>='}{row['limit']:g}"
+    if row["passed"] is None:
+        result: Any = "off" if row["limit"] is None else "N/A"
+    else:
+        result = verdict(row["passed"])
+    return row["gate"], cls, scope, limit, _num(row["value"]), _num(row["teacher"]), result
+
+
+def _print_attempts(attempts: list[dict[str, Any]]) -> None:
+    if attempts:
+        show(table("Candidates refused by the gates (auto tries the next-larger one)", ["candidate", "failed"],
+                   [(a["candidate"], "; ".join(a["failed"])) for a in attempts]))
+
+
+def _print_worst_subgroup(subgroups: dict[str, Any] | None) -> None:
+    """Fidelity per subgroup (the key measure of the modality beside the teacher's accuracy where labels exist),
+    the worst subgroup marked, and the one with the largest sensitivity drop."""
+    if not subgroups:
+        return
+    if subgroups.get("unavailable"):
+        show(Text(f"Subgroups: not scored ({subgroups['unavailable']})"))
+        return
+    worst = subgroups.get("worst") or {}
+    metric = worst.get("metric")
+    rows = []
+    for attribute, groups in (subgroups.get("by_attribute") or {}).items():
+        for value, metrics in groups.items():
+            marker = " (worst)" if (attribute, value) == (worst.get("attribute"), worst.get("value")) else ""
+            teacher = metrics.get(worst.get("teacher_metric") or "")
+            rows.append((f"{attribute}={value}{marker}", metrics.get("count"), _num(metrics.get(metric)),
+                         _num(metrics.get("max_sensitivity_drop")), _num(teacher)))
+    skipped = sum(len(values) for values in (subgroups.get("skipped") or {}).values())
+    notes = []
+    drop = subgroups.get("worst_sensitivity_drop")
+    if drop:
+        notes.append(f"largest sensitivity drop: {drop['attribute']}={drop['value']} ({drop['drop']:+.4f})")
+    if skipped:
+        notes.append(f"{skipped} subgroup(s) with fewer than {subgroups.get('min_count')} items not scored")
+    if rows:
+        teacher_header = (worst.get("teacher_metric") or "teacher").replace("_", " ")
+        show(table(f"Fidelity per subgroup ({metric})", ["subgroup", "items", metric or "score",
+                                                         "max sensitivity drop", teacher_header],
+                   rows, "; ".join(notes) or None))
+
+
+def _print_safety(ood: dict[str, Any] | None, calibration: dict[str, Any] | None) -> None:
+    """The flags the artifact carries, measured on held-out and generated OOD inputs, and its calibration."""
+    if not ood:
+        return
+    if "sets" not in ood:
+        show(Text(f"Safety flags: none fitted ({ood.get('skipped', 'not measured')})"))
+        return
+    ind = ood["in_distribution"]
+    rows = [(name, row["count"], f"{row['teacher_auroc']:.3f}", f"{row['artifact_auroc']:.3f}",
+             f"{row['teacher_flag_rate']:.0%}", f"{row['artifact_flag_rate']:.0%}") for name, row in ood["sets"].items()]
+    rows.append((f"in distribution: {ind['source']}", ind["count"], "", "", f"{ind['teacher_false_flag_rate']:.1%}",
+                 f"{ind['artifact_false_flag_rate']:.1%}"))
+    caption = None
+    if calibration and "artifact_after" in calibration:
+        caption = (f"calibration: ECE teacher {calibration['teacher']['ece']:.3f}, artifact "
+                   f"{calibration['artifact_before']['ece']:.3f} before, {calibration['artifact_after']['ece']:.3f} "
+                   f"after temperature {calibration['temperature']:g}"
+                   + ("" if calibration["applied"] else f" (fitted {calibration['fitted_temperature']:g} did not help)"))
+    show(table(f"Out-of-distribution flag (threshold at {ood['false_flag_rate_target']:.0%} false flags)",
+               ["inputs", "n", "AUROC teacher", "AUROC artifact", "flagged teacher", "flagged artifact"], rows,
+               caption))
 
 
 def _text_columns(result: Any) -> Columns:

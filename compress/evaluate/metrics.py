@@ -1,8 +1,8 @@
 """Fidelity metrics of a compressed model against its teacher (numpy only).
 
 Text: embedding cosine and neighbour agreement, class agreement. Imaging and signal: agreement with the teacher,
-accuracy and per-class sensitivity against labels, and Dice / IoU of segmentation masks (against the teacher's
-masks and against ground truth)."""
+accuracy, per-class sensitivity and confusion matrices against labels, and Dice / IoU of segmentation masks (against
+the teacher's masks and against ground truth). Per-subgroup fidelity is in `subgroups.py`."""
 
 from __future__ import annotations
 
@@ -97,12 +97,24 @@ def classification_metrics(teacher_probs: np.ndarray, candidate_probs: np.ndarra
             # Where the teacher is right, does the artifact follow it? Disagreements elsewhere fix a teacher error.
             "agreement_where_teacher_correct": _mean_or_none(candidate_right[teacher_right]),
             "disagreements_artifact_correct": int(np.sum(candidate_right & ~teacher_right)),
+            "support": {name: int(np.sum(labels == index)) for index, name in enumerate(names)},
             "teacher_sensitivity": teacher_sens,
             "sensitivity": candidate_sens,
             "sensitivity_drop": drops,
             "max_sensitivity_drop": max(drops.values()) if drops else None,
+            "confusion": {"labels": list(names), "teacher": confusion_matrix(teacher_pred, labels, len(names)),
+                          "artifact": confusion_matrix(candidate_pred, labels, len(names))},
         })
     return metrics
+
+
+def confusion_matrix(predicted: np.ndarray, labels: np.ndarray, classes: int) -> list[list[int]]:
+    """counts[true][predicted] over `classes` classes (rows: the true class, columns: the class called); items whose
+    label or prediction is outside 0..classes-1 are not counted."""
+    predicted, labels = np.asarray(predicted, dtype=np.int64), np.asarray(labels, dtype=np.int64)
+    valid = (labels >= 0) & (labels < classes) & (predicted >= 0) & (predicted < classes)
+    counts = np.bincount(labels[valid] * classes + predicted[valid], minlength=classes * classes)
+    return counts.reshape(classes, classes).tolist()
 
 
 def _mean_or_none(values: np.ndarray) -> float | None:

@@ -96,10 +96,23 @@ class TensorModality(Modality):
         data = self.data.evaluation
 
         def fidelity(teacher_logits: np.ndarray, candidate: np.ndarray) -> dict[str, Any]:
+            from hfm_compress.evaluate.subgroups import lengths_match, subgroup_fidelity
+
             teacher_probs = softmax(teacher_logits, axis=1)
             if teacher.task == "segmentation":
-                return segmentation_metrics(teacher_probs, candidate, data.masks, teacher.labels)
-            return classification_metrics(teacher_probs, candidate, data.labels, teacher.labels)
+                result = segmentation_metrics(teacher_probs, candidate, data.masks, teacher.labels)
+                per_subgroup = lambda t, c, masks: segmentation_metrics(t, c, masks, teacher.labels)  # noqa: E731
+                truth = {"masks": data.masks}
+            else:
+                result = classification_metrics(teacher_probs, candidate, data.labels, teacher.labels)
+                per_subgroup = lambda t, c, labels: classification_metrics(t, c, labels, teacher.labels)  # noqa: E731
+                truth = {"labels": data.labels}
+            if data.subgroups:
+                mismatch = lengths_match(data.subgroups, len(teacher_probs))
+                result["subgroups"] = ({"unavailable": mismatch} if mismatch else
+                                       subgroup_fidelity(per_subgroup, data.subgroups, teacher_probs, candidate,
+                                                         **truth))
+            return result
 
         def onnx_runner(model: Any, path: Path) -> Callable[[np.ndarray], Any]:
             session = model.settings.open(path.read_bytes())

@@ -153,15 +153,26 @@ class TextModality(Modality):
                  progress: Progress) -> dict[str, Any]:
         from hfm_compress.evaluate.artifact import Contenders, evaluate_artifact, parameter_bytes
         from hfm_compress.evaluate.metrics import classification_fidelity, embedding_fidelity
+        from hfm_compress.evaluate.subgroups import (embedding_subgroup_metrics, subgroup_fidelity,
+                                                     text_classification_subgroup_metrics)
+        from hfm_compress.evaluate.text_topics import text_subgroups
 
         texts = list(self.data.evaluation)
+        classification = teacher.task == "classification"
+
+        def fidelity(reference: np.ndarray, candidate: np.ndarray) -> dict[str, Any]:
+            result = (classification_fidelity if classification else embedding_fidelity)(reference, candidate)
+            per_subgroup = text_classification_subgroup_metrics if classification else embedding_subgroup_metrics
+            return {**result, "subgroups": subgroup_fidelity(per_subgroup, text_subgroups(texts), reference,
+                                                             candidate)}
+
         contenders = Contenders(
             items=texts,
             teacher_outputs=lambda: teacher_outputs(teacher, texts),
-            artifact_outputs=lambda model: model.run(texts),
-            fidelity=classification_fidelity if teacher.task == "classification" else embedding_fidelity,
+            artifact_outputs=lambda model: model.run_raw(texts),
+            fidelity=fidelity,
             latency_items=LATENCY_TEXTS,
-            artifact_runner=lambda model: lambda text: model.run([text]),
+            artifact_runner=lambda model: lambda text: model.run_raw([text]),
             teacher_torch=torch_runner(teacher) if teacher.model is not None else None,
             teacher_onnx=lambda model, path: onnx_runner(path, teacher, model.settings),
             teacher_parameter_bytes=lambda: parameter_bytes(teacher.model),

@@ -84,6 +84,8 @@ def ecg_cnn(widths: Sequence[int] = tuple(TEACHER_KWARGS["widths"]), kernel: int
     # What `hfm-compress compress hfm_compress.models.ecg_cnn:ecg_cnn` reads when no --input-spec is given.
     labels = list(ECG_CLASSES) if classes == len(ECG_CLASSES) else [f"class_{i}" for i in range(classes)]
     model.hfm_spec = {"task": "signal-classification", "labels": labels, "preprocessing": ecg_preprocessing()}
+    if labels == list(ECG_CLASSES):  # a missed atrial fibrillation is a missed stroke risk: the gates guard it closer
+        model.hfm_spec["critical_classes"] = ["atrial_fibrillation"]
     return model
 
 

@@ -1,6 +1,7 @@
 """Recipes: an ordered list of step configs, named (fp32, int8), `auto` (chosen from the profile's budgets and the
-teacher) or read from a recipe file (TOML `[[steps]]` or a JSON list of steps). Each modality has its own named
-and `auto` recipes: text.py (BERT-family encoders) and tensor.py (imaging and signal models).
+teacher) or read from a recipe file (TOML `[[steps]]` or a JSON list of steps, optionally with `[gates]` /
+`{"gates": {...}, "steps": [...]}`). Each modality has its own named and `auto` recipes: text.py (BERT-family
+encoders) and tensor.py (imaging and signal models).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any, Sequence
 
 from hfm_compress.configs import StepConfig, config_from_dict
 from hfm_compress.errors import ConfigError
+from hfm_compress.gates import GateSetting, parse_gates
 from hfm_runtime.profiles import DeviceProfile
 
 if sys.version_info >= (3, 11):
@@ -25,11 +27,20 @@ AUTO = "auto"
 
 @dataclasses.dataclass(frozen=True)
 class Recipe:
-    """Resolved recipe: display name, steps, and (for `auto`) one reason per choice."""
+    """Resolved recipe: display name, steps, and (for `auto`) one reason per choice.
+
+    gates: the recipe file's `[gates]` table, parsed. fallbacks: for `auto`, the next-larger candidates to try in
+    order when this one fails a gate. candidate: what this candidate is, for the messages that say which failed."""
 
     name: str
     steps: list[StepConfig]
     reasons: tuple[str, ...] = ()
+    gates: dict[str, GateSetting] = dataclasses.field(default_factory=dict)
+    fallbacks: tuple["Recipe", ...] = ()
+    candidate: str = ""
+
+    def describe(self) -> str:
+        return self.candidate or f"recipe {self.name}"
 
 
 def plan_recipe(name_or_file: str | None, profile: DeviceProfile, teacher: Any = None,
@@ -53,11 +64,18 @@ def recipe_file(name: str) -> Recipe | None:
     """The recipe in file `name` when it names a .toml/.json or existing file, else None."""
     path = Path(name)
     if path.suffix.lower() in (".toml", ".json") or path.exists():
-        return Recipe(path.name, load_recipe_file(path))
+        steps, gates = read_recipe_file(path)
+        return Recipe(path.name, steps, gates=gates)
     return None
 
 
 def load_recipe_file(path: Path) -> list[StepConfig]:
+    """The steps of a recipe file."""
+    return read_recipe_file(path)[0]
+
+
+def read_recipe_file(path: Path) -> tuple[list[StepConfig], dict[str, GateSetting]]:
+    """The steps and the parsed `[gates]` table (empty without one) of a recipe file."""
     if not path.is_file():
         raise ConfigError(f"recipe file {path} does not exist")
     text = path.read_text(encoding="utf-8")
@@ -68,4 +86,8 @@ def load_recipe_file(path: Path) -> list[StepConfig]:
     steps = data.get("steps") if isinstance(data, dict) else data
     if not isinstance(steps, list) or not steps:
         raise ConfigError(f"recipe file {path} has no steps; expected a list of step tables ([[steps]] in TOML)")
-    return [config_from_dict(step) for step in steps]
+    gates = data.get("gates") if isinstance(data, dict) else None
+    if gates is not None and not isinstance(gates, dict):
+        raise ConfigError(f"recipe file {path}: gates is a {type(gates).__name__}; expected a table of gates "
+                          "([gates] in TOML, an object in JSON), e.g. sensitivity_drop = 0.01")
+    return [config_from_dict(step) for step in steps], parse_gates(gates, "recipe", f"recipe file {path} [gates]")

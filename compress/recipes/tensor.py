@@ -7,6 +7,7 @@ from calibration frames/windows cost nothing per call, which a frame-rate or per
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -54,23 +55,43 @@ def plan_tensor_recipe(name: str | None, profile: DeviceProfile, teacher: Tensor
 
 def auto_tensor_recipe(profile: DeviceProfile, teacher: TensorTeacher) -> Recipe:
     """Torch steps for the teacher's family when the profile's budgets call for a smaller model, then static INT8,
-    and the ORT format for single-core wearables (minimal ONNX Runtime builds)."""
-    steps: list[StepConfig] = []
-    reasons: list[str] = []
+    and the ORT format for single-core wearables (minimal ONNX Runtime builds).
+
+    When it distils, the teacher itself at INT8 is the fallback candidate if its weights fit the size budget (twice
+    over where the artifact also holds the ORT-format copy): the larger model `compress` tries when the student
+    fails a gate."""
     family_steps, family_reasons = _family_steps(profile, teacher)
-    steps += family_steps
-    reasons += family_reasons
-    steps += [_export(), _static_int8()]
-    reasons.append(f"static INT8 on Conv/MatMul/Gemm: profile {profile.name} allows "
-                   f"{', '.join(profile.allowed_precisions)}; calibrated ranges cost nothing per "
-                   f"{profile.latency_unit}")
-    if profile.artifact_size_mb <= 1.0:
+    recipe = _auto_candidate(profile, family_steps, family_reasons)
+    if not family_steps:
+        return recipe
+    parameters = sum(p.numel() for p in teacher.model.parameters())
+    copies = 2 if _ort_format(profile) else 1
+    int8_mb = copies * parameters / 1e6
+    if int8_mb > profile.artifact_size_mb:
+        return recipe
+    fallback = _auto_candidate(profile, [], [
+        f"no distillation (fallback): the student failed a gate; the teacher's {parameters:,} weights "
+        f"(~{int8_mb:.2f} MB at INT8{' in ONNX and ORT format' if copies == 2 else ''}) fit the "
+        f"{profile.artifact_size_mb:g} MB size budget of profile {profile.name}"])
+    return dataclasses.replace(recipe, fallbacks=(fallback,))
+
+
+def _ort_format(profile: DeviceProfile) -> bool:
+    return profile.artifact_size_mb <= 1.0
+
+
+def _auto_candidate(profile: DeviceProfile, family_steps: list[StepConfig], family_reasons: list[str]) -> Recipe:
+    steps: list[StepConfig] = [*family_steps, _export(), _static_int8()]
+    reasons = [*family_reasons, f"static INT8 on Conv/MatMul/Gemm: profile {profile.name} allows "
+               f"{', '.join(profile.allowed_precisions)}; calibrated ranges cost nothing per {profile.latency_unit}"]
+    if _ort_format(profile):
         from hfm_compress.ort_format import OrtFormatConfig
 
         steps.append(OrtFormatConfig())
         reasons.append(f"ORT format with its operator list: the {profile.artifact_size_mb * 1000:g} KB size budget "
                        "points to firmware, where a reduced ONNX Runtime build is what fits")
-    return Recipe(AUTO, steps, tuple(reasons))
+    how = "with distillation" if family_steps else "without distillation"
+    return Recipe(AUTO, steps, tuple(reasons), candidate=f"auto {how} ({' -> '.join(s.TYPE for s in steps)})")
 
 
 def _family_steps(profile: DeviceProfile, teacher: TensorTeacher) -> tuple[list[StepConfig], list[str]]:

@@ -183,24 +183,57 @@ def auto_recipe(profile: DeviceProfile, shape: TeacherShape | None, corpus_texts
         sizes = [size.megabytes(c, rows) for c in candidates]
     chosen = next((i for i, mb in enumerate(sizes) if mb <= profile.artifact_size_mb), len(candidates) - 1)
     student = candidates[chosen]
-    reasons = (
-        _student_reason(profile, shape, candidates, sizes, chosen),
-        _vocab_reason(profile, shape, cut, full_vocab_sizes[chosen] if not cut else min(full_vocab_sizes)),
-        _size_reason(profile, size, student, rows, sizes[chosen]),
-        precision_reason,
-    ) + ((_embeddings_reason(embeddings, shape, rows),) if embeddings else ())
+    vocab_reason = _vocab_reason(profile, shape, cut, full_vocab_sizes[chosen] if not cut else min(full_vocab_sizes))
     training = training_precision("auto")
     passes = distill_passes(corpus_texts, training)
-    if student.layers is not None:
-        reasons += (_passes_reason(passes, corpus_texts, training),)
-    distill = student.step(passes)
-    if distill is not None and embeddings:  # the student trains against the table the 4-bit step will store
-        distill = dataclasses.replace(distill, table_4bit_block=embeddings.block_size,
-                                      table_4bit_symmetric=embeddings.symmetric)
-    torch_steps = [step for step in (distill, VocabPruneConfig() if cut else None) if step is not None]
-    if embeddings:  # INT8 leaves the lookups in float; the 4-bit step takes them afterwards
-        quantize = [dataclasses.replace(step, op_types=("MatMul", "Attention")) for step in quantize] + [embeddings]
-    return Recipe(AUTO, torch_steps + _fp32(profile) + quantize, reasons)
+
+    def build(student: _Student, student_reason: str, size_mb: float) -> Recipe:
+        reasons = (student_reason, vocab_reason, _size_reason(profile, size, student, rows, size_mb),
+                   precision_reason) + ((_embeddings_reason(embeddings, shape, rows),) if embeddings else ())
+        if student.layers is not None:
+            reasons += (_passes_reason(passes, corpus_texts, training),)
+        distill = student.step(passes)
+        if distill is not None and embeddings:  # the student trains against the table the 4-bit step will store
+            distill = dataclasses.replace(distill, table_4bit_block=embeddings.block_size,
+                                          table_4bit_symmetric=embeddings.symmetric)
+        torch_steps = [step for step in (distill, VocabPruneConfig() if cut else None) if step is not None]
+        steps = quantize
+        if embeddings:  # INT8 leaves the lookups in float; the 4-bit step takes them afterwards
+            steps = [dataclasses.replace(step, op_types=("MatMul", "Attention")) for step in quantize] + [embeddings]
+        what = ("distill to " if student.layers is not None else "no distillation, ") + student.describe(shape)
+        return Recipe(AUTO, torch_steps + _fp32(profile) + steps, reasons, candidate=f"auto ({what})")
+
+    recipe = build(student, _student_reason(profile, shape, candidates, sizes, chosen), sizes[chosen])
+    fallbacks = tuple(build(larger, _fallback_reason(profile, shape, larger, previous, mb), mb)
+                      for previous, larger, mb in _larger_students(shape, size, student, rows, profile))
+    return dataclasses.replace(recipe, fallbacks=fallbacks)
+
+
+def _larger_students(shape: TeacherShape, size: "_SizeModel", student: _Student, rows: int,
+                     profile: DeviceProfile) -> list[tuple[_Student, _Student, float]]:
+    """(the candidate before, a larger student, its size) for each student larger than `student` whose estimated
+    size fits the size budget, the nearest first: what `auto` tries when `student` fails a gate. The full depth
+    counts even where latency binds (fidelity before the latency budget)."""
+    count = lambda s: shape.parameters(s.depth(shape), s.ffn_keep)  # noqa: E731
+    larger = [s for s in _all_students(shape) if count(s) > count(student)]
+    result, previous = [], student
+    for candidate in sorted(larger, key=count):
+        megabytes = size.megabytes(candidate, rows)
+        if megabytes <= profile.artifact_size_mb:
+            result.append((previous, candidate, megabytes))
+            previous = candidate
+    return result
+
+
+def _fallback_reason(profile: DeviceProfile, shape: TeacherShape, student: _Student, previous: _Student,
+                     size_mb: float) -> str:
+    what = ("distill to " if student.layers is not None else "no distillation, ") + student.describe(shape)
+    reason = (f"{what} (fallback): {previous.describe(shape)} failed a gate; this larger student is estimated at "
+              f"{size_mb:.2f} MB, within the {profile.artifact_size_mb:g} MB size budget")
+    if profile.binding == "latency" and student.layers is None:
+        reason += (f", but the latency budget ({profile.latency_ms:g} ms/{profile.latency_unit}) ruled it out first:"
+                   " hfm-compress bench says whether it holds")
+    return reason
 
 
 @dataclasses.dataclass(frozen=True)
@@ -259,11 +292,16 @@ def _auto_precision(profile: DeviceProfile) -> tuple[list[StepConfig], str, str]
 
 def _auto_candidates(profile: DeviceProfile, shape: TeacherShape) -> list[_Student]:
     """Students from largest to smallest; the full depth is a candidate only when latency does not bind."""
+    students = _all_students(shape)
+    return students[1:] if profile.binding == "latency" else students
+
+
+def _all_students(shape: TeacherShape) -> list[_Student]:
+    """The full depth, half the layers, then two layers with half the FFN; each smaller than the one before."""
     half = _Student(spread_layers(shape.layers, (shape.layers + 1) // 2))
     small = _Student((0, shape.layers - 1) if shape.layers > 1 else (0,), ffn_keep=0.5)
-    candidates = ([] if profile.binding == "latency" else [_Student(None)]) + [half, small]
     kept: list[_Student] = []
-    for candidate in candidates:  # drop a candidate that is not smaller than the one before it
+    for candidate in (_Student(None), half, small):  # drop a candidate that is not smaller than the one before it
         if not kept or shape.parameters(candidate.depth(shape), candidate.ffn_keep) < shape.parameters(
                 kept[-1].depth(shape), kept[-1].ffn_keep):
             kept.append(candidate)

@@ -4,9 +4,12 @@ runtime preprocesses them on the device.
 A DATA argument is an `.npz` file or a built-in generator:
 - `FILE.npz` with `inputs` (raw frames (n, H, W) / (n, H, W, 3) in [0, 1], or raw windows (n, samples) /
   (n, channels, samples) in the signal's units at the model's sampling rate) and optionally `labels` (n,) class
-  indices and, for segmentation, `masks` (n, H, W) class indices at the model's input size;
+  indices, for segmentation `masks` (n, H, W) class indices at the model's input size, and any number of
+  `subgroup_<attribute>` (n,) arrays of strings or whole numbers (e.g. `subgroup_site`, `subgroup_age_band`): the
+  evaluation reports fidelity per value of each attribute;
 - `synth:ultrasound` (B-mode phantoms, `synth/ultrasound.py`) or `synth:ecg` (simulated ECG, `synth/ecg.py`),
-  optionally `synth:ecg?n=200&seed=7` (n per class). Train, calibration and evaluation sets use disjoint seeds.
+  optionally `synth:ecg?n=200&seed=7` (n per class). Train, calibration and evaluation sets use disjoint seeds. Their
+  subgroups are bins of the parameters each item was drawn with (see each generator's docstring).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from hfm_runtime.inputs import IMAGE_TASKS
 from hfm_runtime.fingerprint import array_fingerprint
 
 SYNTH_PREFIX = "synth:"
+SUBGROUP_PREFIX = "subgroup_"  # .npz arrays named subgroup_<attribute> carry subgroup labels
 # Default sizes (per class) and seeds of the built-in sets; different seeds make disjoint sets.
 SYNTH_DEFAULTS = {
     "train": {"n": 400, "seed": 1000},
@@ -33,13 +37,16 @@ SYNTH_DEFAULTS = {
 
 @dataclasses.dataclass
 class TensorSet:
-    """Model inputs (preprocessed, float32, (n, channels, ...)) with optional labels and masks."""
+    """Model inputs (preprocessed, float32, (n, channels, ...)) with optional labels, masks and subgroups."""
 
     inputs: np.ndarray
     raw: np.ndarray  # what the device gets before preprocessing: golden pairs and the runtime check use it
     labels: np.ndarray | None
     masks: np.ndarray | None
     source: str
+    # attribute -> (n,) array of str, one value per raw item (e.g. {"noise": ["low", "high", ...]}). Not part of the
+    # fingerprint: they describe the data, they do not change what the model is scored on.
+    subgroups: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.inputs)
@@ -60,9 +67,9 @@ class TensorData:
 def load_set(data: str, role: str, task: str, preprocessing: Mapping[str, Any]) -> TensorSet:
     """Read or generate one set for `role` ("train", "calibration", "evaluation") and preprocess it."""
     if data.startswith(SYNTH_PREFIX):
-        raw, labels, masks = _synthesize(data, role, task, preprocessing)
+        raw, labels, masks, subgroups = _synthesize(data, role, task, preprocessing)
     else:
-        raw, labels, masks = _read_npz(Path(data))
+        raw, labels, masks, subgroups = _read_npz(Path(data))
     inputs = preprocess_raw(raw, task, preprocessing, data)
     if labels is not None and len(labels) != len(raw):
         raise CompressError(f"{data}: {len(labels)} labels for {len(raw)} inputs; expected one label per input")
@@ -71,7 +78,7 @@ def load_set(data: str, role: str, task: str, preprocessing: Mapping[str, Any]) 
         if len(masks) != len(raw) or tuple(masks.shape[1:]) != expected:
             raise CompressError(f"{data}: masks have shape {masks.shape}; expected ({len(raw)}, {expected[0]}, "
                                 f"{expected[1]}) (one mask per input at the model's input size)")
-    return TensorSet(inputs=inputs, raw=raw, labels=labels, masks=masks, source=data)
+    return TensorSet(inputs=inputs, raw=raw, labels=labels, masks=masks, source=data, subgroups=subgroups)
 
 
 def preprocess_raw(raw: np.ndarray, task: str, preprocessing: Mapping[str, Any], where: str = "data") -> np.ndarray:
@@ -90,7 +97,7 @@ def preprocess_raw(raw: np.ndarray, task: str, preprocessing: Mapping[str, Any],
         raise CompressError(f"{where}: cannot preprocess the inputs as the model's spec says: {exc}") from None
 
 
-def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, dict[str, np.ndarray]]:
     if path.suffix != ".npz":
         raise CompressError(f"DATA {path}: expected an .npz file (inputs, labels, masks) or synth:ultrasound / synth:ecg")
     if not path.is_file():
@@ -105,11 +112,38 @@ def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | N
     labels = arrays.get("labels")
     masks = arrays.get("masks")
     return (arrays["inputs"], labels.astype(np.int64) if labels is not None else None,
-            masks.astype(np.int64) if masks is not None else None)
+            masks.astype(np.int64) if masks is not None else None, _npz_subgroups(path, arrays))
 
 
-def _synthesize(data: str, role: str, task: str,
-                preprocessing: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+def _npz_subgroups(path: Path, arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """`subgroup_<attribute>` arrays as (n,) arrays of str, checked: one value per input, strings or whole numbers."""
+    count = len(arrays["inputs"]) if np.ndim(arrays["inputs"]) else 0
+    subgroups: dict[str, np.ndarray] = {}
+    for name in sorted(arrays):
+        if not name.startswith(SUBGROUP_PREFIX):
+            continue
+        attribute, values = name[len(SUBGROUP_PREFIX):], arrays[name]
+        expected = (f"expected ({count},) (one subgroup value per input, as strings or whole numbers, in an array "
+                    f"named {SUBGROUP_PREFIX}<attribute>)")
+        if not attribute:
+            raise CompressError(f"DATA {path}: array {name!r} names no attribute; {expected}")
+        if values.ndim != 1 or len(values) != count:
+            raise CompressError(f"DATA {path}: array {name!r} has shape {values.shape}; {expected}")
+        if values.dtype.kind == "S":
+            try:
+                subgroups[attribute] = np.array([v.decode("utf-8") for v in values.tolist()], dtype=str)
+            except UnicodeDecodeError:
+                raise CompressError(f"DATA {path}: array {name!r} holds bytes that are not UTF-8 text; {expected}") \
+                    from None
+        elif values.dtype.kind in "Uiub":
+            subgroups[attribute] = values.astype(str)
+        else:
+            raise CompressError(f"DATA {path}: array {name!r} has dtype {values.dtype}; {expected}")
+    return subgroups
+
+
+def _synthesize(data: str, role: str, task: str, preprocessing: Mapping[str, Any]
+                ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, dict[str, np.ndarray]]:
     parsed = urllib.parse.urlsplit(data[len(SYNTH_PREFIX):])
     kind = parsed.path
     options = {key: values[-1] for key, values in urllib.parse.parse_qs(parsed.query).items()}
@@ -126,14 +160,15 @@ def _synthesize(data: str, role: str, task: str,
             raise CompressError(f"DATA {data} makes images; task {task} needs signal windows (synth:ecg)")
         from hfm_compress.synth import ultrasound
 
-        images, labels, masks = ultrasound.make_dataset(n, seed, size=int(preprocessing["height"]))
-        return images[:, 0], labels, (masks.astype(np.int64) if task == "segmentation" else None)
+        images, labels, masks, subgroups = ultrasound.make_dataset_with_subgroups(
+            n, seed, size=int(preprocessing["height"]))
+        return images[:, 0], labels, (masks.astype(np.int64) if task == "segmentation" else None), subgroups
     if kind == "ecg":
         if task in IMAGE_TASKS:
             raise CompressError(f"DATA {data} makes ECG windows; task {task} needs images (synth:ultrasound)")
         from hfm_compress.synth import ecg
 
-        windows, labels = ecg.make_dataset(n, seed, fs=int(round(float(preprocessing["fs"]))),
-                                           seconds=float(preprocessing["window_seconds"]))
-        return windows, labels, None
+        windows, labels, subgroups = ecg.make_dataset_with_subgroups(
+            n, seed, fs=int(round(float(preprocessing["fs"]))), seconds=float(preprocessing["window_seconds"]))
+        return windows, labels, None, subgroups
     raise CompressError(f"DATA {data}: unknown generator {kind!r}; expected synth:ultrasound or synth:ecg")

@@ -3,8 +3,9 @@ models (windows in, rhythm logits out).
 
 Three kinds of SOURCE resolve here (text encoders stay in `sources.py`):
 - a module folder: `hfm_module.json` + `model.pt`, which names a factory, its keyword arguments, the task, the
-  labels, the preprocessing spec and optionally `default_data` (the DATA it was trained on, e.g. `synth:ecg`). The teacher training scripts write these, and `save_module_folder` is public so
-  users can wrap their own PyTorch model the same way;
+  labels, the preprocessing spec and optionally `default_data` (the DATA it was trained on, e.g. `synth:ecg`) and
+  `critical_classes` (labels whose sensitivity the gates guard more strictly). The teacher training scripts write
+  these, and `save_module_folder` is public so users can wrap their own PyTorch model the same way;
 - `package.module:factory`: a plain PyTorch module built by calling the factory; its spec comes from the module's
   `hfm_spec` attribute (task, labels, preprocessing) or from `--input-spec FILE.json`;
 - a Hugging Face vision folder (`AutoModelForImageClassification` or `AutoModelForSemanticSegmentation`), whose
@@ -51,6 +52,8 @@ class TensorTeacher:
     factory: str | None = None  # "package.module:function" that rebuilds the architecture (module sources)
     factory_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
     default_data: str | None = None  # DATA the model was trained on (e.g. synth:ecg): the CLI's default data
+    # Labels whose sensitivity gets the stricter gate (gates.CRITICAL_SENSITIVITY_DROP): spec key "critical_classes".
+    critical_classes: tuple[str, ...] = ()
 
     input_name = INPUT_NAME
     output_name = OUTPUT_NAME
@@ -129,6 +132,10 @@ def load_module_folder(folder: Path) -> TensorTeacher:
     except Exception as exc:  # torch raises RuntimeError/UnpicklingError with long messages
         raise SourceError(f"SOURCE {folder}: weights do not fit {spec['factory']}({kwargs}): "
                           f"{str(exc).splitlines()[0][:200]}") from None
+    inherited = (getattr(model, "hfm_spec", None) or {}).get("critical_classes")
+    labels = spec["labels"] if isinstance(spec["labels"], list) else []
+    if "critical_classes" not in spec and isinstance(inherited, list) and inherited and set(inherited) <= set(labels):
+        spec = {**spec, "critical_classes": list(inherited)}  # the factory's own, e.g. AF for ecg_cnn folders
     return _teacher_from_spec(model.eval(), spec, name=str(folder), sha256=sha256_file(weights), folder=folder,
                               factory=spec["factory"], kwargs=kwargs)
 
@@ -161,7 +168,21 @@ def _teacher_from_spec(model: Any, spec: Mapping[str, Any], *, name: str, sha256
     check_preprocessing(name, task, preprocessing)
     return TensorTeacher(name=name, task=task, model=model, labels=list(labels), preprocessing=preprocessing,
                          sha256=sha256, model_type=type(model).__name__, folder=folder, factory=factory,
-                         factory_kwargs=kwargs, default_data=spec.get("default_data"))
+                         factory_kwargs=kwargs, default_data=spec.get("default_data"),
+                         critical_classes=read_critical_classes(name, spec.get("critical_classes"), labels))
+
+
+def read_critical_classes(name: str, value: Any, labels: list[str]) -> tuple[str, ...]:
+    """The spec's `critical_classes`: a list of the model's own labels (absent: none)."""
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
+        raise SourceError(f"SOURCE {name}: critical_classes {value!r}; expected a list of class names from its labels")
+    unknown = [x for x in value if x not in labels]
+    if unknown:
+        raise SourceError(f"SOURCE {name}: critical_classes names {', '.join(map(repr, unknown))}, not among its "
+                          f"labels; expected some of {', '.join(labels)}")
+    return tuple(dict.fromkeys(value))
 
 
 def check_preprocessing(name: str, task: str, spec: dict[str, Any]) -> None:

@@ -76,9 +76,16 @@ def load_onnx_teacher(path: Path, task: str = "embedding") -> TextTeacher:
         labels = [id2label[k] for k in sorted(id2label, key=int)] or None
     return TextTeacher(
         name=str(path), task=task, model=None, tokenizer_json=tokenizer_path.read_text(encoding="utf-8"),
-        input_names=inputs, max_length=DEFAULT_MAX_LENGTH, pad_token="[PAD]", labels=labels,
+        input_names=inputs, max_length=_onnx_max_length(graph), pad_token="[PAD]", labels=labels,
         sha256=hashlib.sha256(path.read_bytes()).hexdigest(), model_type="onnx", folder=path.parent, onnx_path=path,
     )
+
+
+def _onnx_max_length(graph: Any) -> int:
+    """The default, capped by the position-embedding table's rows where the graph has one: a longer text would
+    index past it (ONNX Runtime fails with a broadcast error, not a truncation)."""
+    rows = [int(t.dims[0]) for t in graph.initializer if "position_embeddings" in t.name and len(t.dims) == 2]
+    return min([DEFAULT_MAX_LENGTH, *rows])
 
 
 def load_teacher(source: str, task: str = "embedding", allow_download: bool = False) -> TextTeacher:

@@ -24,6 +24,17 @@ Determinism: every random draw comes from `numpy.random.SeedSequence([seed, stre
 (patient, beats, episode, EMG block), so a seed gives the same signal on any machine with the same numpy, and a
 record is the same whatever chunk size it is rendered in. Rendering costs a few milliseconds per 10 s window.
 
+Subgroups: `dataset_subgroups` (and `make_dataset_with_subgroups`) label each window of `make_dataset` with bins of
+the parameters it was drawn with, recomputed from the same seeds (the windows themselves are untouched), so fidelity
+can be reported per subgroup (`evaluate/subgroups.py`):
+
+- `heart_rate`: the episode's mean rate as drawn (60 / mean RR), "<60 bpm", "60-100 bpm" or ">100 bpm";
+- `noise`: the worse of two levels: EMG (muscle) noise std, patient plus artefact episode, "low" below 0.012 mV,
+  "medium" below 0.022 mV, else "high"; and baseline wander (rms of all wander sines, patient plus artefact episode)
+  "low" below 0.12 mV, "medium" below 0.3 mV, else "high" (only the noise class's heavy wander reaches "high");
+- `amplitude`: the R-wave amplitude as drawn (patient R times electrode gain times the episode's ECG scale), "low"
+  below 0.9 mV, "normal" up to 1.6 mV, else "high".
+
 This module plans records, times the beats and renders chunks; the patient and episode parameters and the
 waveforms they make (beat morphology, f-waves, wander, artefacts) live in `ecg_waves.py`.
 """
@@ -66,6 +77,13 @@ WINDOW_SECONDS = 10.0  # the rhythm-strip length a 1-lead wearable ECG records
 MIN_FS, MAX_FS = 50, 2000
 MAX_WINDOW_SECONDS = 3600.0
 MAX_RECORD_HOURS = 24.0 * 14  # two weeks: the longest patch-monitor wear
+# Subgroup bins (see the module docstring): (upper limit, name) in order, the last name above every limit.
+HEART_RATE_BINS = ((60.0, "<60 bpm"), (100.0, "60-100 bpm"), (float("inf"), ">100 bpm"))
+EMG_BINS = ((0.012, "low"), (0.022, "medium"), (float("inf"), "high"))  # mV std
+WANDER_BINS = ((0.12, "low"), (0.3, "medium"), (float("inf"), "high"))  # mV rms
+AMPLITUDE_BINS = ((0.9, "low"), (1.6, "normal"), (float("inf"), "high"))  # mV, R wave
+NOISE_LEVELS = ("low", "medium", "high")
+SUBGROUP_ATTRIBUTES = ("heart_rate", "noise", "amplitude")
 
 # Seed streams: each concern draws from its own stream so adding draws to one never shifts another.
 _PATIENT, _BEATS, _EPISODE, _EMG, _PLAN = range(5)
@@ -87,20 +105,79 @@ def make_dataset(n_per_class: int, seed: int, fs: int = DEFAULT_FS,
     index), so a larger set starts with the windows of a smaller one made from the same seed, and sets made from
     different seeds share no window.
     """
+    _check_dataset_args(n_per_class, seed, fs, seconds)
+    n = int(n_per_class) * len(ECG_CLASSES)
+    windows = np.empty((n, _sample_count(seconds, fs)), dtype=np.float32)
+    labels = np.empty(n, dtype=np.int64)
+    for index, (class_index, window_seed) in enumerate(_window_seeds(n, seed)):
+        windows[index] = simulate_window(ECG_CLASSES[class_index], window_seed, fs, seconds)
+        labels[index] = class_index
+    return windows, labels
+
+
+def make_dataset_with_subgroups(n_per_class: int, seed: int, fs: int = DEFAULT_FS, seconds: float = WINDOW_SECONDS
+                                ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """`make_dataset`'s windows and labels (the same arrays) and `dataset_subgroups` for them."""
+    windows, labels = make_dataset(n_per_class, seed, fs, seconds)
+    return windows, labels, dataset_subgroups(n_per_class, seed, fs, seconds)
+
+
+def dataset_subgroups(n_per_class: int, seed: int, fs: int = DEFAULT_FS,
+                      seconds: float = WINDOW_SECONDS) -> dict[str, np.ndarray]:
+    """Subgroup labels of `make_dataset(n_per_class, seed, fs, seconds)`'s windows, in the same order: for each of
+    `SUBGROUP_ATTRIBUTES` an (n,) array of bin names (see the module docstring).
+
+    Recomputes each window's patient and episode draws from its seed (no rendering: microseconds per window).
+    """
+    _check_dataset_args(n_per_class, seed, fs, seconds)
+    rows = [window_subgroups(ECG_CLASSES[class_index], window_seed, seconds)
+            for class_index, window_seed in _window_seeds(int(n_per_class) * len(ECG_CLASSES), seed)]
+    return {attribute: np.array([row[attribute] for row in rows], dtype=str) for attribute in SUBGROUP_ATTRIBUTES}
+
+
+def window_parameters(rhythm: str, seed: int, seconds: float = WINDOW_SECONDS) -> dict[str, float]:
+    """The drawn parameters the subgroups bin, of `simulate_window(rhythm, seed, fs, seconds)` (any fs): mean heart
+    rate (bpm), EMG noise std (mV), baseline wander rms (mV) and R amplitude (mV)."""
+    _check_rhythm(rhythm)
+    _check_seed(seed)
+    _check_seconds("window", seconds, MAX_WINDOW_SECONDS)
+    patient, episodes = _draw_record([(rhythm, float(seconds))], int(seed))
+    episode = episodes[0]
+    wander = np.concatenate([patient.wander[:, 0], episode.wander[:, 0]])
+    return {
+        "heart_rate_bpm": 60.0 / episode.mean_rr,
+        "emg_std_mv": patient.emg_std + episode.emg_std,
+        "wander_rms_mv": float(np.sqrt(np.sum(wander ** 2) / 2.0)),
+        "r_amplitude_mv": float(patient.sinus[2, 1]) * episode.ecg_scale,
+    }
+
+
+def window_subgroups(rhythm: str, seed: int, seconds: float = WINDOW_SECONDS) -> dict[str, str]:
+    """Subgroup bins of one window: heart_rate, noise and amplitude (see the module docstring)."""
+    p = window_parameters(rhythm, seed, seconds)
+    noise = max(NOISE_LEVELS.index(_bin(p["emg_std_mv"], EMG_BINS)),
+                NOISE_LEVELS.index(_bin(p["wander_rms_mv"], WANDER_BINS)))
+    return {"heart_rate": _bin(p["heart_rate_bpm"], HEART_RATE_BINS), "noise": NOISE_LEVELS[noise],
+            "amplitude": _bin(p["r_amplitude_mv"], AMPLITUDE_BINS)}
+
+
+def _bin(value: float, bins: tuple[tuple[float, str], ...]) -> str:
+    return next(name for limit, name in bins if value < limit)
+
+
+def _window_seeds(n: int, seed: int) -> Iterator[tuple[int, int]]:
+    """(class index, window seed) of each window of a data set: classes interleaved, one seed per (class, repeat)."""
+    for index in range(n):
+        class_index, repeat = index % len(ECG_CLASSES), index // len(ECG_CLASSES)
+        yield class_index, int(np.random.SeedSequence([seed, class_index, repeat]).generate_state(1)[0])
+
+
+def _check_dataset_args(n_per_class: object, seed: object, fs: object, seconds: object) -> None:
     if not isinstance(n_per_class, (int, np.integer)) or isinstance(n_per_class, bool) or n_per_class < 1:
         raise CompressError(f"n_per_class = {n_per_class!r}; expected a whole number >= 1")
     _check_seed(seed)
     _check_fs(fs)
     _check_seconds("window", seconds, MAX_WINDOW_SECONDS)
-    n = int(n_per_class) * len(ECG_CLASSES)
-    windows = np.empty((n, _sample_count(seconds, fs)), dtype=np.float32)
-    labels = np.empty(n, dtype=np.int64)
-    for index in range(n):
-        class_index, repeat = index % len(ECG_CLASSES), index // len(ECG_CLASSES)
-        window_seed = int(np.random.SeedSequence([seed, class_index, repeat]).generate_state(1)[0])
-        windows[index] = simulate_window(ECG_CLASSES[class_index], window_seed, fs, seconds)
-        labels[index] = class_index
-    return windows, labels
 
 
 def simulate_record(rhythms: Sequence[tuple[str, float]], seed: int, fs: int = DEFAULT_FS) -> np.ndarray:
@@ -169,14 +246,8 @@ class _Renderer:
 
     def __init__(self, plan: list[tuple[str, float]], seed: int, fs: int) -> None:
         self.seed, self.fs = seed, fs
-        self.patient = draw_patient(np.random.default_rng([seed, _PATIENT]))
-        self.episodes: list[Episode] = []
-        start = 0.0
-        for index, (rhythm, seconds) in enumerate(plan):
-            rng = np.random.default_rng([seed, _EPISODE, index])
-            self.episodes.append(draw_episode(rhythm, start, start + seconds, rng))
-            start += seconds
-        self.total = _sample_count(start, fs)
+        self.patient, self.episodes = _draw_record(plan, seed)
+        self.total = _sample_count(self.episodes[-1].end, fs)
         self.clock = _BeatClock(self.patient, self.episodes, np.random.default_rng([seed, _BEATS]))
         self.beats: deque[tuple[float, int, float, float]] = deque()
 
@@ -227,6 +298,18 @@ class _Renderer:
             lo, hi = max(first - index * block, 0), min(stop - index * block, block)
             parts.append(noise[lo:hi])
         return np.concatenate(parts)
+
+
+def _draw_record(plan: list[tuple[str, float]], seed: int) -> tuple[Patient, list[Episode]]:
+    """The patient and each planned episode, each from its own seed stream (what the renderer and the subgroups use)."""
+    patient = draw_patient(np.random.default_rng([seed, _PATIENT]))
+    episodes: list[Episode] = []
+    start = 0.0
+    for index, (rhythm, seconds) in enumerate(plan):
+        rng = np.random.default_rng([seed, _EPISODE, index])
+        episodes.append(draw_episode(rhythm, start, start + seconds, rng))
+        start += seconds
+    return patient, episodes
 
 
 class _BeatClock:

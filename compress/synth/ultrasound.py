@@ -16,6 +16,16 @@ curvilinear B-mode scanner follows, on the beam grid it acquires (depth samples 
 
 Everything is drawn from `numpy.random.default_rng(seed)`: a seed gives the same image, mask and metadata on any
 machine with the same numpy. Costs a few milliseconds per 128x128 image on one core (no per-pixel Python loops).
+
+Subgroups: `make_dataset_with_subgroups` (and `phantom_subgroups` for one frame's `meta`) label each frame with bins
+of the parameters it was drawn with, so fidelity can be reported per subgroup (`evaluate/subgroups.py`):
+
+- `depth`: imaging depth, "<10 cm", "10-12 cm" or ">12 cm" (drawn from 8-14 cm);
+- `gain`: the display gain offset, "low" below -1 dB, "normal" up to +1 dB, else "high" (drawn from -3 to +3 dB);
+- `lesion_size`: the lesion's equivalent diameter (2 sqrt(a b) of its ellipse axes, before the margin's
+  harmonics), "none" without a lesion, "small" below 2 cm, "medium" up to 3 cm, else "large";
+- `speckle`: speckle grain, set by the pulse length (the axial speckle size follows it), "fine" below 2.33 depth
+  samples, "medium" up to 2.67, else "coarse" (drawn from 2-3 samples).
 """
 
 from __future__ import annotations
@@ -38,6 +48,12 @@ TISSUE_LEVEL = 0.6
 SCATTER_DENSITY = 1.5
 # Beam-grid padding (samples, lines) so the FFT filters do not wrap around into the image.
 AXIAL_PAD, LATERAL_PAD = 24, 8
+# Subgroup bins (see the module docstring): (upper limit, name) in order, the last name above every limit.
+DEPTH_BINS = ((10.0, "<10 cm"), (12.0, "10-12 cm"), (float("inf"), ">12 cm"))
+GAIN_BINS = ((-1.0, "low"), (1.0, "normal"), (float("inf"), "high"))  # dB
+LESION_SIZE_BINS = ((2.0, "small"), (3.0, "medium"), (float("inf"), "large"))  # cm, equivalent diameter
+SPECKLE_BINS = ((7.0 / 3.0, "fine"), (8.0 / 3.0, "medium"), (float("inf"), "coarse"))  # pulse sigma, depth samples
+SUBGROUP_ATTRIBUTES = ("depth", "gain", "lesion_size", "speckle")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -153,6 +169,14 @@ def make_dataset(n_per_class: int, seed: int, size: int = 128) -> tuple[np.ndarr
     Classes are interleaved (0, 1, 2, 0, 1, 2, ...) and each frame has its own seed derived from (seed, class,
     index), so a larger set starts with the frames of a smaller one made from the same seed.
     """
+    images, labels, masks, _ = make_dataset_with_subgroups(n_per_class, seed, size)
+    return images, labels, masks
+
+
+def make_dataset_with_subgroups(n_per_class: int, seed: int, size: int = 128
+                                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """`make_dataset`'s images, labels and masks (the same arrays), and for each of `SUBGROUP_ATTRIBUTES` an (n,)
+    array of bin names (see the module docstring), read from each frame's drawn parameters in the same pass."""
     if not isinstance(n_per_class, int) or isinstance(n_per_class, bool) or n_per_class < 1:
         raise CompressError(f"n_per_class = {n_per_class!r}; expected a whole number >= 1")
     _check_args(US_CLASSES[0], seed, size)
@@ -160,12 +184,37 @@ def make_dataset(n_per_class: int, seed: int, size: int = 128) -> tuple[np.ndarr
     images = np.empty((n, 1, size, size), dtype=np.float32)
     labels = np.empty(n, dtype=np.int64)
     masks = np.empty((n, size, size), dtype=np.uint8)
+    rows = []
     for index in range(n):
         class_index, repeat = index % len(US_CLASSES), index // len(US_CLASSES)
         frame_seed = int(np.random.SeedSequence([seed, class_index, repeat]).generate_state(1)[0])
         phantom = generate(US_CLASSES[class_index], frame_seed, size)
         images[index, 0], labels[index], masks[index] = phantom.image, class_index, phantom.mask
-    return images, labels, masks
+        rows.append(phantom_subgroups(phantom.meta))
+    subgroups = {attribute: np.array([row[attribute] for row in rows], dtype=str) for attribute in SUBGROUP_ATTRIBUTES}
+    return images, labels, masks, subgroups
+
+
+def dataset_subgroups(n_per_class: int, seed: int, size: int = 128) -> dict[str, np.ndarray]:
+    """Subgroups of `make_dataset(n_per_class, seed, size)`'s frames. Some draws come after the scatterers, so this
+    renders every frame again: prefer `make_dataset_with_subgroups` when the images are needed too."""
+    return make_dataset_with_subgroups(n_per_class, seed, size)[3]
+
+
+def phantom_subgroups(meta: dict[str, Any]) -> dict[str, str]:
+    """Subgroup bins of one frame from its `Phantom.meta`: depth, gain, lesion_size and speckle."""
+    lesion = meta["lesion"]
+    if lesion is None:
+        size = "none"
+    else:
+        major, minor = lesion["axes_cm"]
+        size = _bin(2.0 * float(np.sqrt(major * minor)), LESION_SIZE_BINS)
+    return {"depth": _bin(meta["depth_cm"], DEPTH_BINS), "gain": _bin(meta["gain_db"], GAIN_BINS),
+            "lesion_size": size, "speckle": _bin(meta["pulse_sigma"], SPECKLE_BINS)}
+
+
+def _bin(value: float, bins: tuple[tuple[float, str], ...]) -> str:
+    return next(name for limit, name in bins if value < limit)
 
 
 def _check_args(label: str, seed: int, size: int) -> None:

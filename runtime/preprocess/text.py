@@ -25,6 +25,7 @@ class TextPreprocessor:
         self.max_length = int(spec.get("max_length", 512))
         self.max_chars = int(spec.get("max_chars", DEFAULT_MAX_CHARS))
         self.input_names = tuple(input_names)
+        self.unknown_token = str(spec.get("unk_token", "[UNK]"))  # the safety features count its share of pieces
         self.tokenizer.enable_truncation(max_length=self.max_length)
         pad_id = self.tokenizer.token_to_id(spec.get("pad_token", "[PAD]"))
         self.tokenizer.enable_padding(pad_id=pad_id if pad_id is not None else 0, pad_token=spec.get("pad_token", "[PAD]"))
