@@ -25,8 +25,11 @@ CASES: dict[str, dict[str, Any]] = {
     "text": {"source": "default", "profile": "clinic-cpu", "recipe": "int8", "data": {}},
     "ecg": {"source": str(TEACHERS / "ecg-cnn"), "profile": str(HERE / "wearable-reference.toml"), "recipe": "int8",
             "data": {"calib": "synth:ecg?n=64", "eval": "synth:ecg"}},
+    # The ViT teacher (trained briefly, accuracy 0.68) at INT8 loses more no_lesion sensitivity than the default gate
+    # allows; the refusal is recorded and the artifact is then built under a stated looser gate to measure its flags.
     "ultrasound": {"source": str(TEACHERS / "us-vit"), "profile": "ultrasound-host", "recipe": "int8",
-                   "data": {"calib": "synth:ultrasound?n=64", "eval": "synth:ultrasound"}},
+                   "data": {"calib": "synth:ultrasound?n=64", "eval": "synth:ultrasound"},
+                   "retry_gates": ["sensitivity_drop=0.06"]},
     "segmentation": {"source": str(TEACHERS / "us-segformer"), "profile": "ultrasound-host", "recipe": "int8",
                      "data": {"calib": "synth:ultrasound?n=64", "eval": "synth:ultrasound"}},
 }
@@ -34,15 +37,26 @@ CASES: dict[str, dict[str, Any]] = {
 
 def build(name: str, case: dict[str, Any], reuse: bool) -> dict[str, Any]:
     import hfm_compress
+    from hfm_compress.gates import GateError
     from hfm_runtime.artifact import read_artifact
 
     out = OUT_DIR / "safety" / f"{name}.hfm"
     started = time.perf_counter()
+    refused = None
     if not (reuse and out.exists()):
         out.parent.mkdir(parents=True, exist_ok=True)
-        hfm_compress.compress(case["source"], case["profile"], case["recipe"], out=out, **case["data"])
+        try:
+            hfm_compress.compress(case["source"], case["profile"], case["recipe"], out=out, **case["data"])
+        except GateError as exc:
+            if "retry_gates" not in case:
+                raise
+            refused = {"error": str(exc), "retried_with": case["retry_gates"]}
+            print(f"\n{name}: refused by the default gates ({exc}); building again with {case['retry_gates']}")
+            hfm_compress.compress(case["source"], case["profile"], case["recipe"], out=out, gates=case["retry_gates"],
+                                  **case["data"])
     manifest = dict(read_artifact(out).manifest)
-    return {"artifact": str(out), "build_s": round(time.perf_counter() - started, 1),
+    return {"artifact": str(out), "build_s": round(time.perf_counter() - started, 1), "refused_first": refused,
+            "gates": manifest["evaluation"].get("gates"),
             "ood": manifest["evaluation"].get("ood"), "calibration": manifest["evaluation"].get("calibration"),
             "safety": manifest.get("safety")}
 

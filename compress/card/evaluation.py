@@ -57,7 +57,7 @@ VS_TEACHER = {"agreement", "class_agreement", "agreement_where_teacher_correct",
               "top1_neighbour_agreement", "top5_neighbour_agreement", "teacher_nearest_in_top5", "dice_vs_teacher",
               "dice_vs_teacher_min", "iou_vs_teacher", "pixel_agreement", "dice_vs_truth_min"}
 # Keys of `fidelity` that are not per-class tables, though they are objects.
-STRUCTURED = {"confusion", "subgroups"}
+STRUCTURED = {"support", "confusion", "subgroups"}
 MAX_CLASSES_DRAWN = 30  # a confusion matrix or bar chart wider than this is unreadable as an image
 MAX_CLASSES_TABULATED = 12
 
@@ -77,7 +77,8 @@ def fidelity_section(manifest: Mapping[str, Any]) -> Section:
     blocks: list[Block] = [Paragraph(_data_sentence(evaluation, fidelity))]
     blocks.append(table(["metric", "artifact", "teacher"], _overall_rows(fidelity), "Overall"))
     for key, values in _per_class(fidelity):
-        blocks.extend(_per_class_blocks(key, values, mapping(fidelity.get(f"teacher_{key}")), labels))
+        blocks.extend(_per_class_blocks(key, values, mapping(fidelity.get(f"teacher_{key}")), labels,
+                                        mapping(fidelity.get("support"))))
     blocks.extend(_confusion_blocks(mapping(fidelity.get("confusion")), precision))
     blocks.extend(_subgroup_blocks(mapping(fidelity.get("subgroups"))))
     return Section("Fidelity", "fidelity", tuple(blocks))
@@ -132,15 +133,16 @@ def _ordered(labels: Sequence[str], keys: Sequence[str]) -> list[str]:
 
 
 def _per_class_blocks(key: str, artifact: Mapping[str, Any], teacher: Mapping[str, Any],
-                      labels: Sequence[str]) -> list[Block]:
+                      labels: Sequence[str], support: Mapping[str, Any]) -> list[Block]:
     classes = _ordered(labels, list(artifact) + [name for name in teacher if name not in artifact])
     rows = []
     for name in classes:
         mine, theirs = artifact.get(name), teacher.get(name)
         change = f"{mine - theirs:+.4f}" if is_number(mine) and is_number(theirs) else "-"
-        rows.append((name, number(theirs), number(mine), change))
+        examples = support.get(name)
+        rows.append((name, str(examples) if examples is not None else "-", number(theirs), number(mine), change))
     title = f"Per class: {metric_name(key)}"
-    blocks: list[Block] = [table(["class", "teacher", "artifact", "change"], rows, title)]
+    blocks: list[Block] = [table(["class", "examples", "teacher", "artifact", "change"], rows, title)]
     if len(classes) <= MAX_CLASSES_DRAWN:
         series = [{"name": "teacher", "values": [teacher.get(n) for n in classes]}] if teacher else []
         series.append({"name": "artifact", "values": [artifact.get(n) for n in classes]})
@@ -340,10 +342,18 @@ def ood_section(manifest: Mapping[str, Any]) -> Section:
     return Section("Out-of-distribution detection", "ood", tuple(blocks))
 
 
+SCORE_NAMES = {  # the scores of runtime/safety.py
+    "mahalanobis": "class-conditional Mahalanobis distance (squared, standardised features)",
+    "max_probability": "calibrated top class probability",
+    "mean_pixel_max_probability": "calibrated top class probability averaged over the pixels",
+}
+
+
 def _flag_sentence(what: str, entry: Mapping[str, Any]) -> str:
     score = str(entry.get("score") or "score")
-    side = "below" if score == "max_probability" else "above"
-    sentence = f"Inputs are flagged {what} when their {score} is {side} {number(entry.get('threshold'))}"
+    side = "below" if score.endswith("probability") else "above"
+    described = SCORE_NAMES.get(score, score)
+    sentence = f"Inputs are flagged {what} when their {described} is {side} {number(entry.get('threshold'))}"
     if is_number(entry.get("false_flag_rate")):
         sentence += f", a threshold set for {percent(entry['false_flag_rate'])} false flags"
     if entry.get("threshold_from"):

@@ -6,6 +6,11 @@ fitted on: the texts are bundled lines that share nothing with the clinical text
 are drawn from seed streams no in-distribution generator uses (see Determinism). Each set is what a deployed device
 could plausibly be handed by mistake, by misuse or by a broken sensor, as raw input before any preprocessing.
 
+Each modality has far-OOD sets first (obviously not the data: code, a photo, mains hum; a detector should separate them
+perfectly, and usually does) and near-OOD sets last (`NEAR_OOD_KINDS`): inputs that look almost like the
+in-distribution data but come from a different device, lead, language or species. These are what tells a clinic how
+well a detector guards the model's edge, where its AUROC falls below 1.
+
 Text (one raw string per item; `text_sets`):
 
 - `non_clinical_prose`: everyday, legal, sports, cooking and finance prose. English, fluent and well formed like a
@@ -18,8 +23,19 @@ Text (one raw string per item; `text_sets`):
 - `random_characters`: "words" of random letters, digits and punctuation generated from the seed: gibberish, as
   from a corrupted file or a keyboard mash.
 
-The first three are sampled without replacement from hand-written files in `hfm_compress/data/ood_text/`, so `n`
-cannot exceed a file's line count.
+Near-OOD text:
+
+- `clinical_other_languages`: fictional clinic-note sentences (symptoms, findings, vital signs, medications, plans)
+  in German, French, Spanish, Italian, Portuguese, Dutch, Turkish and Polish. The same domain, register and
+  structure as the in-distribution notes, with numbers, units and drug names a model recognises, but in a language
+  it was not trained on: a note from a foreign colleague or a translated record.
+- `veterinary_notes`: fictional veterinary clinical notes in English (dogs, cats, horses, cattle, sheep, rabbits and
+  a few others): the same clinical English, terse note style, symptoms, drugs and doses, but about another species,
+  so breeds, husbandry and veterinary conditions replace human anatomy and care.
+
+All but `random_characters` are sampled without replacement from hand-written files in
+`hfm_compress/data/ood_text/`, so `n` cannot exceed a file's line count. The two near-OOD files are clinical on
+purpose; like the others they share no line with the clinical text files.
 
 Images (values in [0, 1] as the device gets a frame; `image_sets`; grey sets are (n, size, size) float32, colour
 sets (n, size, size, 3)):
@@ -33,6 +49,19 @@ sets (n, size, size, 3)):
   soft tissue) on a dark background, without speckle: the wrong imaging modality.
 - `document_scan`: a white page with dark text-like lines, slightly skewed: a scanned letter or report.
 - `pure_noise`: independent uniform random pixels: no image at all.
+
+Near-OOD images (grey), each a real B-mode phantom (`hfm_compress.synth.ultrasound.generate`, labels cycling through
+`US_CLASSES` by item index) altered the way a wrong device or setting would alter it:
+
+- `ultrasound_inverted_probe`: the phantom flipped upside down, probe at the bottom and the fan opening upwards: a
+  frame exported with the wrong orientation (or a display's flip setting). Every pixel statistic is the data's.
+- `ultrasound_overgained`: the phantom's grey levels multiplied by 2.5-4 and clipped to 1: gain far beyond the
+  scanner's range, so most tissue saturates white and only cysts and shadows keep structure. Unlike `saturated`
+  the fan, its black surround and the lesions are still there.
+- `ultrasound_zoomed`: a square of 35-50 % of the frame's side lying wholly inside the fan, nearest the frame's
+  centre (smaller where a narrow fan holds no square that large; the largest always exceeds ~45 %), resized back to
+  `size` (bilinear): speckle 2-3 times coarser and no fan edge or black surround, as a zoomed frame or one from a
+  probe of another frequency.
 
 Signals (float32 (n, samples) in mV-like units, to be read as sampled at `fs`; `signal_sets`):
 
@@ -50,6 +79,21 @@ Signals (float32 (n, samples) in mV-like units, to be read as sampled at `fs`; `
 - `step_artefacts`: electrode pops on a flat baseline: level steps that recover exponentially (the amplifier's
   high-pass), narrow spikes and pops (a spike with a fast decay), clipped at a +-5 mV rail.
 
+Near-OOD signals, two of them a real simulated ECG window (`ecg.simulate_window`, a rhythm drawn at random from
+`NEAR_OOD_RHYTHMS`, the rhythms with beats) at the declared `fs`:
+
+- `ecg_lead_reversed`: the ECG multiplied by -1, as after a limb-lead (or electrode) reversal: the same rhythm,
+  rate and noise, with inverted QRS complexes, P and T waves.
+- `ppg`: a photoplethysmogram: one smooth pulse per beat at 50-110 bpm (with slow rate variability), each a fast
+  systolic upstroke and peak followed by a dicrotic notch and a smaller diastolic hump (25-55 % of the systolic
+  peak), peak-to-peak amplitude 0.5-2, slow baseline drift (0.05-0.3 Hz, 10-40 % of the amplitude), a small offset
+  and noise: a wearable's optical pulse channel read as its ECG channel. A quasi-periodic cardiac signal at the
+  right rate, without the narrow QRS.
+- `ecg_high_pass_missing`: the ECG plus strong baseline wander, a 0.1-0.3 Hz sine of 1-3 mV amplitude and a weaker
+  one (up to 30 % of it) at another 0.1-0.3 Hz frequency, plus a 0-0.5 mV offset of either sign, not clipped: a
+  DC-coupled recorder without its high-pass filter (outside its noise class the ECG simulator's wander
+  has an rms under 0.3 mV; this one's is 0.7-2.2 mV).
+
 Determinism: a set depends only on its arguments. Item `i` of kind `k` draws from
 `numpy.random.SeedSequence([seed, 0x00D, modality, k, i])` (modality 0 text, 1 image, 2 signal); a text set's
 sampling order from `SeedSequence([seed, 0x00D, 0, k])`. The in-distribution generators (`ecg.make_dataset`,
@@ -57,6 +101,10 @@ sampling order from `SeedSequence([seed, 0x00D, 0, k])`. The in-distribution gen
 stream repeats an in-distribution one (SeedSequence pads a shorter entropy list with zeros, so the second word must
 differ, and 0x00D is larger than any class index). A larger `n` with the same seed starts with the items of a
 smaller one. The `wrong_rate_ecg` windows pass a 32-bit seed derived from their own stream to the ECG simulator.
+The near-OOD sets built on a phantom or an ECG window pass the simulator a seed drawn from their own stream with its
+top bit set, `2**63 | rng.integers(0, 2**63)` (the ECG sets draw the rhythm first, then the seed, then any other
+parameter; the image sets draw the seed first): in-distribution frames and windows use 32-bit seeds (the data sets'
+`generate_state(1)[0]`, the golden inputs' small indices), so no near-OOD item repeats one, whatever the seeds.
 Everything costs milliseconds per item on one core (vectorised numpy, FFT filters).
 """
 
@@ -70,17 +118,32 @@ from importlib.resources import files
 import numpy as np
 
 from hfm_compress.errors import CompressError
-from hfm_compress.synth import ecg
+from hfm_compress.synth import ecg, ultrasound
 
+# Near-OOD sets (almost the data: another device, lead, language or species), last in each modality's kinds.
+NEAR_OOD_KINDS = {
+    "text": ("clinical_other_languages", "veterinary_notes"),
+    "image": ("ultrasound_inverted_probe", "ultrasound_overgained", "ultrasound_zoomed"),
+    "signal": ("ecg_lead_reversed", "ppg", "ecg_high_pass_missing"),
+}
 OOD_KINDS = {
-    "text": ("non_clinical_prose", "source_code", "other_languages", "random_characters"),
-    "image": ("natural_colour", "blank", "saturated", "xray_like", "document_scan", "pure_noise"),
-    "signal": ("emg_noise", "respiration", "wrong_rate_ecg", "powerline", "step_artefacts"),
+    "text": ("non_clinical_prose", "source_code", "other_languages", "random_characters",
+             *NEAR_OOD_KINDS["text"]),
+    "image": ("natural_colour", "blank", "saturated", "xray_like", "document_scan", "pure_noise",
+              *NEAR_OOD_KINDS["image"]),
+    "signal": ("emg_noise", "respiration", "wrong_rate_ecg", "powerline", "step_artefacts",
+               *NEAR_OOD_KINDS["signal"]),
 }
 COLOUR_SETS = frozenset({"natural_colour"})  # image sets shaped (n, size, size, 3); the others are grey
-BUNDLED_TEXT_SETS = ("non_clinical_prose", "source_code", "other_languages")  # files in hfm_compress/data/ood_text
+BUNDLED_TEXT_SETS = ("non_clinical_prose", "source_code", "other_languages",  # files in hfm_compress/data/ood_text
+                     "clinical_other_languages", "veterinary_notes")
 WRONG_RATE_FACTORS = (2.5, 4.0)  # true sampling rate / declared rate of the `wrong_rate_ecg` windows
 WRONG_RATE_RHYTHMS = tuple(r for r in ecg.ECG_CLASSES if r != "noise")  # ECG with beats to stretch
+NEAR_OOD_RHYTHMS = WRONG_RATE_RHYTHMS  # the rhythms of the near-OOD ECG windows (beats to invert or to wander)
+OVERGAIN_RANGE = (2.5, 4.0)  # grey-level factor of `ultrasound_overgained`
+ZOOM_CROP_RANGE = (0.35, 0.5)  # crop side / frame side of `ultrasound_zoomed`
+PPG_BPM_RANGE = (50.0, 110.0)  # mean pulse rate of `ppg`
+WANDER_MV_RANGE = (1.0, 3.0)  # main wander amplitude of `ecg_high_pass_missing`
 MAX_N = 10_000
 MIN_SIZE, MAX_SIZE = 32, 1024
 MIN_FS, MAX_FS = ecg.MIN_FS, ecg.MAX_FS
@@ -126,7 +189,9 @@ def image_sets(n: int = 48, seed: int = 0, size: int = 128) -> dict[str, np.ndar
                             f"to {MAX_SIZE}")
     size = int(size)
     makers = {"natural_colour": _natural_colour, "blank": _blank, "saturated": _saturated, "xray_like": _xray_like,
-              "document_scan": _document_scan, "pure_noise": _pure_noise}
+              "document_scan": _document_scan, "pure_noise": _pure_noise,
+              "ultrasound_inverted_probe": _inverted_probe, "ultrasound_overgained": _overgained,
+              "ultrasound_zoomed": _zoomed}
     sets = {}
     for kind, name in enumerate(OOD_KINDS["image"]):
         shape = (n, size, size, 3) if name in COLOUR_SETS else (n, size, size)
@@ -152,7 +217,8 @@ def signal_sets(n: int = 48, seed: int = 0, fs: int = 250, seconds: float = 10.0
                             f"most {MAX_SECONDS:g}")
     fs, samples = int(fs), max(1, int(round(float(seconds) * int(fs))))
     makers = {"emg_noise": _emg_noise, "respiration": _respiration, "wrong_rate_ecg": _wrong_rate_ecg,
-              "powerline": _powerline, "step_artefacts": _step_artefacts}
+              "powerline": _powerline, "step_artefacts": _step_artefacts, "ecg_lead_reversed": _ecg_lead_reversed,
+              "ppg": _ppg, "ecg_high_pass_missing": _ecg_high_pass_missing}
     sets = {}
     for kind, name in enumerate(OOD_KINDS["signal"]):
         windows = np.empty((n, samples), dtype=np.float32)
@@ -177,6 +243,11 @@ def _check_seed(seed: object) -> None:
 
 def _rng(seed: int, modality: int, kind: int, index: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([int(seed), _OOD, modality, kind, index]))
+
+
+def _simulator_seed(rng: np.random.Generator) -> int:
+    """A seed for the phantom or ECG simulator with its top bit set (>= 2**63): in-distribution seeds are 32-bit."""
+    return (1 << 63) | int(rng.integers(0, 1 << 63))
 
 
 # ------------------------------------------------------------------------------------------------------------ text
@@ -381,6 +452,57 @@ def _pure_noise(rng: np.random.Generator, size: int, index: int) -> np.ndarray:
     return rng.random((size, size), dtype=np.float32)
 
 
+def _phantom(rng: np.random.Generator, size: int, index: int) -> ultrasound.Phantom:
+    """A real B-mode phantom: label cycling through `US_CLASSES` by index, seed from the item's own stream."""
+    return ultrasound.generate(ultrasound.US_CLASSES[index % len(ultrasound.US_CLASSES)], _simulator_seed(rng), size)
+
+
+def _inverted_probe(rng: np.random.Generator, size: int, index: int) -> np.ndarray:
+    return _phantom(rng, size, index).image[::-1]
+
+
+def _overgained(rng: np.random.Generator, size: int, index: int) -> np.ndarray:
+    image = _phantom(rng, size, index).image
+    return np.minimum(image * np.float32(rng.uniform(*OVERGAIN_RANGE)), 1.0)
+
+
+def _zoomed(rng: np.random.Generator, size: int, index: int) -> np.ndarray:
+    """The square of 35-50 % of the side inside the fan nearest the frame's centre (shrunk until one fits the fan),
+    resized back to `size`."""
+    phantom = _phantom(rng, size, index)
+    side = max(2, int(round(size * rng.uniform(*ZOOM_CROP_RANGE))))
+    # Outside-fan pixels per side x side box (an integral image); boxes with none lie wholly inside the fan.
+    outside = np.pad(np.cumsum(np.cumsum(~phantom.fan, axis=0, dtype=np.int64), axis=1), ((1, 0), (1, 0)))
+    while True:  # a narrow fan holds no square of the drawn side: shrink it (the largest always exceeds ~45 %)
+        count = outside[side:, side:] - outside[:-side, side:] - outside[side:, :-side] + outside[:-side, :-side]
+        rows, cols = np.nonzero(count == 0)
+        if rows.size or side <= 2:
+            break
+        side -= 1
+    if rows.size:
+        centre = (size - side) / 2
+        best = int(np.argmin((rows - centre) ** 2 + (cols - centre) ** 2))
+        top, left = int(rows[best]), int(cols[best])
+    else:  # not even a 2-pixel square inside the fan (never drawn): the central crop
+        top = left = (size - side) // 2
+    return _resize(phantom.image[top : top + side, left : left + side], size)
+
+
+def _resize(image: np.ndarray, size: int) -> np.ndarray:
+    """Bilinear resize of an (h, w) image to (size, size), pixel centres aligned."""
+    for axis in (0, 1):
+        n = image.shape[axis]
+        position = np.clip((np.arange(size) + 0.5) * n / size - 0.5, 0.0, n - 1)
+        low = np.floor(position).astype(np.intp)
+        high = np.minimum(low + 1, n - 1)
+        weight = (position - low).astype(np.float32)
+        if axis == 0:
+            image = image[low] * (1 - weight)[:, None] + image[high] * weight[:, None]
+        else:
+            image = image[:, low] * (1 - weight) + image[:, high] * weight
+    return image.astype(np.float32)
+
+
 # --------------------------------------------------------------------------------------------------------- signals
 
 
@@ -454,3 +576,49 @@ def _step_artefacts(rng: np.random.Generator, fs: int, samples: int, index: int,
         stop = min(samples, at + int(10 * tau * fs) + 1)
         x[at:stop] += size * np.exp(-np.arange(stop - at) / (tau * fs))
     return np.clip(x, -RAIL_MV, RAIL_MV)
+
+
+def _beating_ecg(rng: np.random.Generator, fs: int, samples: int) -> np.ndarray:
+    """A simulated ECG window at the declared rate: the rhythm drawn first, then the simulator seed."""
+    rhythm = NEAR_OOD_RHYTHMS[int(rng.integers(len(NEAR_OOD_RHYTHMS)))]
+    return ecg.simulate_window(rhythm, _simulator_seed(rng), fs=fs, seconds=samples / fs)
+
+
+def _ecg_lead_reversed(rng: np.random.Generator, fs: int, samples: int, index: int, seed: int) -> np.ndarray:
+    return -_beating_ecg(rng, fs, samples)
+
+
+def _ecg_high_pass_missing(rng: np.random.Generator, fs: int, samples: int, index: int, seed: int) -> np.ndarray:
+    signal = _beating_ecg(rng, fs, samples)
+    t = np.arange(samples) / fs
+    amplitude = rng.uniform(*WANDER_MV_RANGE)
+    wander = amplitude * np.sin(2 * np.pi * rng.uniform(0.1, 0.3) * t + rng.uniform(0, 2 * np.pi))
+    wander += amplitude * rng.uniform(0.0, 0.3) * np.sin(2 * np.pi * rng.uniform(0.1, 0.3) * t
+                                                         + rng.uniform(0, 2 * np.pi))
+    offset = rng.choice((-1.0, 1.0)) * rng.uniform(0.0, 0.5)
+    return signal + wander + offset
+
+
+def _ppg(rng: np.random.Generator, fs: int, samples: int, index: int, seed: int) -> np.ndarray:
+    """One pulse per cycle of a beat phase: an asymmetric systolic bump (fast rise, slower fall) and a smaller,
+    wider diastolic bump after the dicrotic notch, as periodic Gaussians of the phase; then drift, offset, noise."""
+    t = np.arange(samples) / fs
+    rate = rng.uniform(*PPG_BPM_RANGE) / 60.0 * (1 + rng.uniform(0.0, 0.05) * np.sin(
+        2 * np.pi * rng.uniform(0.1, 0.3) * t + rng.uniform(0, 2 * np.pi)))  # beats per second, slowly varying
+    phase = np.cumsum(rate) / fs + rng.uniform(0.0, 1.0)
+    systolic, rise, fall = rng.uniform(0.15, 0.22), rng.uniform(0.04, 0.06), rng.uniform(0.07, 0.09)
+    diastolic, width, ratio = systolic + rng.uniform(0.2, 0.26), rng.uniform(0.06, 0.09), rng.uniform(0.25, 0.55)
+
+    def shape(p: np.ndarray) -> np.ndarray:
+        d = (p - systolic + 0.5) % 1.0 - 0.5  # wrapped phase distance from the systolic peak
+        e = (p - diastolic + 0.5) % 1.0 - 0.5
+        return np.exp(-0.5 * (d / np.where(d < 0, rise, fall)) ** 2) + ratio * np.exp(-0.5 * (e / width) ** 2)
+
+    one_cycle = shape(np.linspace(0.0, 1.0, 512, endpoint=False))
+    low, high = float(one_cycle.min()), float(one_cycle.max())
+    amplitude = rng.uniform(0.5, 2.0)
+    pulse = amplitude * (shape(phase) - low) / (high - low)
+    drift = amplitude * rng.uniform(0.1, 0.4) * np.sin(2 * np.pi * rng.uniform(0.05, 0.3) * t
+                                                        + rng.uniform(0, 2 * np.pi))
+    noise = amplitude * rng.uniform(0.002, 0.01) * rng.standard_normal(samples)
+    return pulse - amplitude / 2 + drift + rng.uniform(-0.2, 0.2) + noise

@@ -230,7 +230,7 @@ def test_the_rich_card_reports_gates_ood_calibration_subgroups_and_confusion(ric
     assert "| mains_hum | 24 | 0.800 | 0.750 | 40.0% | 35.0% |" in markdown
     assert "Temperature T = 1.370" in markdown
     assert "| artifact, after temperature scaling (T = 1.370) | 0.0240 |" in markdown
-    assert "mahalanobis is above 41.5000" in markdown and "max_probability is below 0.4200" in markdown
+    assert "Mahalanobis distance (squared, standardised features) is above 41.5000" in markdown and "calibrated top class probability is below 0.4200" in markdown
     assert "| atrial_fibrillation | 3 (0) | 7 (10) | 0 (0) |" in markdown  # rows true, columns predicted
     assert "The artifact FAILED its fidelity gates" in markdown
     assert "generated set(s) only (flatline, mains_hum)" in markdown

@@ -1,5 +1,6 @@
-"""The OOD evaluation sets: deterministic, shaped and ranged as documented, each recognisably what it claims, and the
-bundled texts non-clinical and disjoint from the clinical text files."""
+"""The OOD evaluation sets: deterministic, shaped and ranged as documented, each recognisably what it claims, the
+near-OOD ones built from the in-distribution simulators as documented, and the bundled texts disjoint from the clinical
+text files (and non-clinical, except the near-OOD ones that are clinical on purpose)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,16 @@ import pytest
 
 from hfm_compress.data import load_texts
 from hfm_compress.errors import CompressError
-from hfm_compress.synth import ecg
+from hfm_compress.synth import ecg, ultrasound
 from hfm_compress.synth.ood import (
     BUNDLED_TEXT_SETS,
     COLOUR_SETS,
+    NEAR_OOD_KINDS,
+    NEAR_OOD_RHYTHMS,
     OOD_KINDS,
+    OVERGAIN_RANGE,
     RAIL_MV,
+    WANDER_MV_RANGE,
     WRONG_RATE_FACTORS,
     WRONG_RATE_RHYTHMS,
     image_sets,
@@ -56,6 +61,19 @@ def bundled_lines(name: str) -> list[str]:
     return files("hfm_compress.data").joinpath("ood_text", f"{name}.txt").read_text(encoding="utf-8").split("\n")[:-1]
 
 
+def item_rng(seed: int, modality: str, name: str, index: int) -> np.random.Generator:
+    """Item `index` of set `name`'s stream, as the module docstring documents it (restated here, not imported)."""
+    modality_index = ("text", "image", "signal").index(modality)
+    return np.random.default_rng(np.random.SeedSequence([seed, 0x00D, modality_index,
+                                                         OOD_KINDS[modality].index(name), index]))
+
+
+def simulator_seed(rng: np.random.Generator) -> int:
+    seed = (1 << 63) | int(rng.integers(0, 1 << 63))
+    assert seed >= 2**32  # never an in-distribution (32-bit) seed
+    return seed
+
+
 def _equal(a: object, b: object) -> bool:
     return a == b if isinstance(a, list) else bool(np.array_equal(a, b))
 
@@ -93,14 +111,28 @@ def test_random_characters_are_gibberish(texts: dict[str, list[str]]) -> None:
                                  for word in line.split() if len(word) > 3)
 
 
+def test_near_ood_sets_come_last_in_each_modality() -> None:
+    for modality, near in NEAR_OOD_KINDS.items():
+        assert near and OOD_KINDS[modality][-len(near):] == near, modality
+    assert set(NEAR_OOD_KINDS["text"]) <= set(BUNDLED_TEXT_SETS)
+
+
+def _clinical_words(lines: list[str]) -> set[str]:
+    return {word for line in lines for word in re.findall(r"[^\W\d_]+", line.lower())} & CLINICAL_WORDS
+
+
 @pytest.mark.parametrize("name", BUNDLED_TEXT_SETS)
 def test_bundled_files_are_varied_and_not_clinical(name: str) -> None:
     lines = bundled_lines(name)
     assert len(lines) >= 80
     assert all(line and line == line.strip() for line in lines), "empty or padded line"
     assert len(set(lines)) == len(lines), "duplicate line"
-    found = {word for line in lines for word in re.findall(r"[^\W\d_]+", line.lower())} & CLINICAL_WORDS
-    assert not found, f"clinical words in {name}.txt: {sorted(found)}"
+    assert all(3 <= len(line.split()) <= 60 for line in lines), "line of fewer than 3 or more than 60 words"
+    found = _clinical_words(lines)
+    if name in NEAR_OOD_KINDS["text"]:  # clinical on purpose: near-OOD by language or species, not by domain
+        assert len(found) >= 5, f"{name}.txt should read like clinic notes; clinical words found: {sorted(found)}"
+    else:
+        assert not found, f"clinical words in {name}.txt: {sorted(found)}"
 
 
 def test_bundled_files_share_no_line_with_clinical_texts() -> None:
@@ -114,6 +146,20 @@ def test_text_n_beyond_a_bundled_file_is_refused() -> None:
     assert len(text_sets(smallest)["source_code"]) == smallest
     with pytest.raises(CompressError, match=rf"asks for more; expected n <= {smallest}"):
         text_sets(smallest + 1)
+
+
+def test_near_ood_texts_are_clinic_notes_in_other_languages_or_species() -> None:
+    languages = bundled_lines("clinical_other_languages")
+    english = {"the", "and", "with", "was", "for", "after", "since"}
+    assert not any(set(line.lower().split()) & english for line in languages)  # not English ...
+    assert sum(any(not c.isascii() for c in line) for line in languages) > len(languages) / 2  # ... many accents
+    notes = bundled_lines("veterinary_notes")
+    animals = re.compile(r"canine|feline|equine|bovine|dog|cat|kitten|pupp|horse|mare|gelding|pony|foal|filly|cow|"
+                         r"heifer|calf|bull|ewe|lamb|sheep|goat|rabbit|pig|ferret|cockatiel|bitch|tom|retriever|"
+                         r"labrador|spaniel|terrier|collie|shepherd|beagle|dachshund|poodle|boxer|bulldog|pug|husky|"
+                         r"greyhound|rottweiler|chihuahua|dane|newfoundland|persian|siamese|shorthair|thoroughbred|"
+                         r"warmblood|holstein|shetland|russell|staffordshire|yorkshire|sheepdog", re.IGNORECASE)
+    assert all(animals.search(line) for line in notes)  # every note is about an animal
 
 
 def test_image_shapes_dtypes_ranges(images: dict[str, np.ndarray]) -> None:
@@ -141,6 +187,52 @@ def test_images_look_like_their_set(images: dict[str, np.ndarray]) -> None:
     for smooth in (xray, saturated):  # no speckle: away from edges, neighbours differ far less than in noise (~0.3)
         assert (np.median(np.abs(np.diff(smooth, axis=2)), axis=(1, 2)) < 0.05).all()
     assert (np.median(np.abs(np.diff(noise, axis=2)), axis=(1, 2)) > 0.2).all()
+
+
+def test_inverted_probe_is_a_phantom_flipped_upside_down(images: dict[str, np.ndarray]) -> None:
+    frames = images["ultrasound_inverted_probe"]
+    for i, frame in enumerate(frames):
+        seed = simulator_seed(item_rng(3, "image", "ultrasound_inverted_probe", i))
+        phantom = ultrasound.generate(ultrasound.US_CLASSES[i % len(ultrasound.US_CLASSES)], seed, 64)
+        assert np.array_equal(frame, phantom.image[::-1]), i
+    # The fan widens away from the probe, now upwards: its upper half images more pixels than its lower half.
+    assert ((frames[:, :32] > 0).sum(axis=(1, 2)) > (frames[:, 32:] > 0).sum(axis=(1, 2))).all()
+
+
+def test_overgained_phantoms_saturate_most_tissue(images: dict[str, np.ndarray]) -> None:
+    frames = images["ultrasound_overgained"]
+    at_one = (frames == 1.0).mean(axis=(1, 2))
+    assert at_one.mean() > 0.4 and (at_one > 0.3).all()  # the fan covers ~41-55 % of a frame
+    assert ((frames == 1.0).sum(axis=(1, 2)) > 0.8 * (frames > 0).sum(axis=(1, 2))).all()  # most imaged pixels
+    for i, frame in enumerate(frames[:4]):
+        rng = item_rng(3, "image", "ultrasound_overgained", i)
+        source = ultrasound.generate(ultrasound.US_CLASSES[i % len(ultrasound.US_CLASSES)], simulator_seed(rng), 64)
+        assert (source.image == 1.0).mean() < 0.01  # control: the scanner's own gain saturates almost nothing
+        kept = (frame < 1.0) & (source.image > 0.05)
+        gain = frame[kept] / source.image[kept]
+        assert np.allclose(gain, gain[0], rtol=1e-5) and OVERGAIN_RANGE[0] <= gain[0] <= OVERGAIN_RANGE[1], i
+
+
+def _speckle_grain(frame: np.ndarray) -> float:
+    """Horizontal lag (pixels, interpolated) where the correlation of imaged (non-zero) pixel pairs falls to 0.5."""
+    previous = 1.0
+    for lag in range(1, 32):
+        a, b = frame[:, :-lag], frame[:, lag:]
+        imaged = (a > 0) & (b > 0)
+        r = float(np.corrcoef(a[imaged], b[imaged])[0, 1])
+        if r < 0.5:
+            return lag - 1 + (previous - 0.5) / (previous - r)
+        previous = r
+    return 32.0
+
+
+def test_zoomed_phantoms_have_coarser_speckle_and_no_fan_edge(images: dict[str, np.ndarray]) -> None:
+    zoomed = images["ultrasound_zoomed"]
+    phantoms = images["ultrasound_inverted_probe"]  # real phantoms (flipping keeps the horizontal grain)
+    ratio = np.median([_speckle_grain(f) for f in zoomed]) / np.median([_speckle_grain(f) for f in phantoms])
+    assert 2.0 <= ratio <= 4.5, ratio
+    assert ((zoomed == 0).mean(axis=(1, 2)) < 0.1).all()  # a crop inside the fan: no black surround
+    assert ((phantoms == 0).mean(axis=(1, 2)) > 0.4).all()  # control: a whole frame's fan leaves ~half black
 
 
 def test_signal_shapes_dtypes_ranges(signals: dict[str, np.ndarray]) -> None:
@@ -199,6 +291,65 @@ def test_wrong_rate_ecg_is_time_stretched(signals: dict[str, np.ndarray]) -> Non
         assert _beats(windows[index], FS) <= 100 / factor / 6 + 1, index
     in_distribution = ecg.simulate_window("normal_sinus", 5, fs=FS)
     assert _beats(in_distribution, FS) >= 10  # control: the same counter sees 64+ bpm at the true rate
+
+
+def _near_ood_source(name: str, index: int) -> tuple[str, np.ndarray]:
+    """The rhythm and the simulated ECG window that item `index` of near-OOD set `name` was made from (seed 3)."""
+    rng = item_rng(3, "signal", name, index)
+    rhythm = NEAR_OOD_RHYTHMS[int(rng.integers(len(NEAR_OOD_RHYTHMS)))]
+    return rhythm, ecg.simulate_window(rhythm, simulator_seed(rng), fs=FS, seconds=10.0)
+
+
+def _dominant_excursion(x: np.ndarray) -> float:
+    y = x - np.median(x)
+    return float(y[np.argmax(np.abs(y))])
+
+
+def test_lead_reversed_ecg_is_an_inverted_ecg(signals: dict[str, np.ndarray]) -> None:
+    windows = signals["ecg_lead_reversed"]
+    rhythms = set()
+    for i, window in enumerate(windows):
+        rhythm, source = _near_ood_source("ecg_lead_reversed", i)
+        rhythms.add(rhythm)
+        assert np.array_equal(window, -source), i
+        if rhythm != "pvc":  # sinus and AF: the dominant R peak points up in the source and down when reversed
+            assert _dominant_excursion(source) > 0 > _dominant_excursion(window), (i, rhythm)
+    assert len(rhythms) >= 3 and "noise" not in rhythms
+
+
+def _ppg_peaks(x: np.ndarray, fs: int) -> np.ndarray:
+    """Systolic peaks: maxima of x minus its 1 s moving mean within +-0.35 s, above half its 99th percentile."""
+    n, half = fs, int(0.35 * fs)
+    y = x - np.convolve(np.pad(x, (n // 2, n - 1 - n // 2), mode="edge"), np.ones(n) / n, mode="valid")
+    windowed = np.lib.stride_tricks.sliding_window_view(np.pad(y, half, constant_values=-np.inf), 2 * half + 1)
+    return np.flatnonzero((y == windowed.max(axis=1)) & (y > 0.5 * np.percentile(y, 99)))
+
+
+def test_ppg_has_one_regular_pulse_per_beat(signals: dict[str, np.ndarray]) -> None:
+    for i, window in enumerate(signals["ppg"]):
+        peaks = _ppg_peaks(window, FS)
+        assert 50 / 6 - 1 <= len(peaks) <= 110 / 6 * 1.05 + 1, (i, len(peaks))  # 50-110 bpm in 10 s
+        spectrum = np.abs(np.fft.rfft(window - window.mean()))
+        hz = np.fft.rfftfreq(window.size, 1.0 / FS)
+        cardiac = (hz >= 0.75) & (hz <= 2.0)
+        assert abs(len(peaks) - 10 * hz[cardiac][spectrum[cardiac].argmax()]) <= 1.5, i  # one peak per beat
+        intervals = np.diff(peaks)
+        assert intervals.std() < 0.1 * intervals.mean(), i  # regular: no dicrotic hump counted as a beat
+        assert 0.4 <= np.ptp(window) <= 4.0, i
+    # Smooth: no QRS. The steepest slope of a PPG is far below an ECG's of the same peak-to-peak amplitude.
+    ppg_slope, ecg_slope = (np.abs(np.diff(w, axis=1)).max(axis=1) / np.ptp(w, axis=1)
+                            for w in (signals["ppg"], signals["ecg_lead_reversed"]))
+    assert ppg_slope.max() < np.median(ecg_slope) / 2
+
+
+def test_ecg_without_high_pass_carries_strong_slow_wander(signals: dict[str, np.ndarray]) -> None:
+    for i, window in enumerate(signals["ecg_high_pass_missing"]):
+        _, source = _near_ood_source("ecg_high_pass_missing", i)
+        added = window.astype(np.float64) - source
+        assert np.abs(np.diff(added, 2)).max() < 1e-3, i  # smooth: 0.1-0.3 Hz, nothing of the ECG changed
+        assert np.ptp(added) >= 1.0 and np.abs(added).max() <= 1.3 * WANDER_MV_RANGE[1] + 0.5 + 1e-3, i
+        baseline, source_baseline = (np.ptp(np.convolve(x, np.ones(FS) / FS, mode="valid")) for x in (window, source))
+        assert baseline > 1.5 and baseline > 1.5 * source_baseline, i  # the 1 s mean swings far more than the data's
 
 
 @pytest.mark.parametrize("call, message", [
